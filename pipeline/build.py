@@ -1,0 +1,109 @@
+"""From a RunConfig to the datatrove step lists of each phase.
+
+Phases (each a datatrove executor with its own logging dir, logs/<phase>/):
+  curate          read -> url_filter -> extract -> language -> quality filters -> [minhash signatures]
+                  -> work/filtered/<task>.parquet
+  dedup_buckets   (only with minhash_dedup) band-wise links between documents sharing a band hash
+  dedup_clusters  (only with minhash_dedup) union-find, one keeper per cluster
+  finalize        work/filtered/<task> -> [minhash_dedup] -> [pii] -> documents/<task>.parquet
+"""
+
+import os
+from dataclasses import dataclass
+
+from pipeline.config import RunConfig
+from stages.c4_quality import C4QualityStage
+from stages.documents import DocumentReader, DocumentWriter
+from stages.extract import ExtractStage
+from stages.fineweb_quality import FineWebQualityStage
+from stages.gopher_quality import GopherQualityStage
+from stages.gopher_repetition import GopherRepetitionStage
+from stages.language import LanguageStage
+from stages.minhash_dedup import (
+    MinhashBucketStep,
+    MinhashClusterStep,
+    MinhashConfig,
+    MinhashDedupStage,
+    MinhashSignatureStep,
+)
+from stages.pii import PIIStage
+from stages.read import WarcReadStage
+from stages.url_filter import URLFilterStage
+
+# stage name -> class for the filters that take their options straight from the config
+FILTER_STAGES = {
+    "url_filter": URLFilterStage,
+    "extract": ExtractStage,
+    "language": LanguageStage,
+    "gopher_repetition": GopherRepetitionStage,
+    "gopher_quality": GopherQualityStage,
+    "c4_quality": C4QualityStage,
+    "fineweb_quality": FineWebQualityStage,
+}
+
+
+@dataclass
+class Phase:
+    name: str
+    steps: list
+    tasks: int
+
+
+@dataclass
+class RunLayout:
+    root: str
+
+    def path(self, *parts) -> str:
+        return os.path.join(self.root, *parts)
+
+    @property
+    def documents(self):
+        return self.path("documents")
+
+    @property
+    def removed(self):
+        return self.path("removed")
+
+    @property
+    def errors(self):
+        return self.path("errors")
+
+    @property
+    def filtered(self):
+        return self.path("work", "filtered")
+
+    @property
+    def minhash(self):
+        return self.path("work", "minhash")
+
+    def logs(self, phase: str) -> str:
+        return self.path("logs", phase)
+
+
+def build_phases(cfg: RunConfig, files: list[str], layout: RunLayout) -> list[Phase]:
+    common = {"removed_dir": layout.removed, "removed_text_chars": cfg.removed_text_chars}
+    tasks = max(1, min(cfg.tasks, len(files)))
+    stages = cfg.stages
+
+    curate = [WarcReadStage(files, dump=cfg.dump, errors_dir=layout.errors, **stages["read"], **common)]
+    for name, cls in FILTER_STAGES.items():
+        if name in stages:
+            curate.append(cls(**stages[name], **common))
+    phases = []
+    dedup = None
+    if "minhash_dedup" in stages:
+        dedup = MinhashConfig(layout.minhash, **stages["minhash_dedup"])
+        curate.append(MinhashSignatureStep(dedup))
+    curate.append(DocumentWriter(layout.filtered))
+    phases.append(Phase("curate", curate, tasks))
+
+    finalize = [DocumentReader(layout.filtered)]
+    if dedup:
+        phases.append(Phase("dedup_buckets", [MinhashBucketStep(dedup)], min(dedup.bands, tasks)))
+        phases.append(Phase("dedup_clusters", [MinhashClusterStep(dedup, tasks)], 1))
+        finalize.append(MinhashDedupStage(dedup, **common))
+    if "pii" in stages:
+        finalize.append(PIIStage(**stages["pii"], **common))
+    finalize.append(DocumentWriter(layout.documents))
+    phases.append(Phase("finalize", finalize, tasks))
+    return phases

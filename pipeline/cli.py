@@ -1,0 +1,114 @@
+"""The `refinery` command."""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+
+def _count_rows(folder: str) -> int | None:
+    import glob
+
+    import pyarrow.parquet as pq
+
+    files = glob.glob(os.path.join(folder, "*.parquet"))
+    if not files:
+        return None
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+def cmd_run(args) -> int:
+    from pipeline.config import load_config
+    from pipeline.inputs import resolve_inputs
+    from pipeline.run import run_pipeline
+    from pipeline.sample_data import SAMPLE_NAME, write_sample
+    from pipeline.stats import collect_stats, format_funnel
+
+    cfg = load_config(args.config)
+    if args.base_url:
+        cfg.base_url = args.base_url
+    if args.tasks:
+        cfg.tasks = args.tasks
+    if args.workers:
+        cfg.workers = args.workers
+    output = args.output or os.path.join("runs", os.path.splitext(os.path.basename(args.config))[0])
+    inputs = args.input or cfg.inputs
+    if not inputs:
+        # no input anywhere: the bundled sample, generated once beside the run
+        sample = os.path.join(output, "sample", SAMPLE_NAME)
+        if not os.path.exists(sample):
+            write_sample(os.path.dirname(sample))
+        inputs = [sample]
+    files = resolve_inputs(inputs, cfg.base_url)
+    print(f"refinery: {len(files)} input file(s) -> {output}", flush=True)
+    start = time.monotonic()
+    run_pipeline(cfg, files, output, overwrite=args.overwrite)
+    elapsed = time.monotonic() - start
+    print(format_funnel(collect_stats(output), _count_rows(os.path.join(output, "documents"))))
+    print(f"done in {elapsed:.1f}s: curated documents in {os.path.join(output, 'documents')}/")
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from pipeline.stats import collect_stats, format_funnel
+
+    if not os.path.isdir(args.dir):
+        raise SystemExit(f"refinery stats: no such run folder: {args.dir}")
+    stats = collect_stats(args.dir)
+    if args.json:
+        print(json.dumps(stats, indent=1))
+    else:
+        print(format_funnel(stats, _count_rows(os.path.join(args.dir, "documents"))))
+    return 0
+
+
+def cmd_sample_data(args) -> int:
+    from pipeline.sample_data import write_sample
+
+    path = write_sample(args.dir)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="refinery", description="Common Crawl WARC -> curated pretraining data")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run the curation pipeline of a config")
+    r.add_argument("config", help="YAML config, e.g. configs/sample.yaml")
+    r.add_argument("--input", nargs="+", metavar="PATH_OR_URL", help="WARC files, quoted globs, folders, URLs or warc.paths.gz listings")
+    r.add_argument("--base-url", help="base that relative entries of a listing resolve against")
+    r.add_argument("--output", help="run folder (default: runs/<config file stem>)")
+    r.add_argument("--tasks", type=int, help="number of tasks (input files are split between them)")
+    r.add_argument("--workers", type=int, help="tasks run at the same time")
+    r.add_argument("--overwrite", action="store_true", help="delete a different run found in the output folder")
+    r.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("stats", help="the funnel of a run: documents in, kept and dropped per reason, per stage")
+    s.add_argument("dir")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(fn=cmd_stats)
+
+    d = sub.add_parser("sample-data", help="write the bundled sample WARC")
+    d.add_argument("dir")
+    d.set_defaults(fn=cmd_sample_data)
+    return p
+
+
+def main(argv=None) -> int:
+    from pipeline.config import ConfigError
+    from pipeline.inputs import InputError
+    from pipeline.preflight import PreflightError
+    from pipeline.run import RunError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (ConfigError, InputError, PreflightError, RunError) as e:
+        print(f"refinery: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""Run configuration: defaults, YAML loading and validation (every error names its key path, before any work).
+
+The defaults are FineWeb's. For the stages that wrap a datatrove filter, the allowed keys and their defaults
+are read from the datatrove class itself, so they cannot drift from the code that applies them; only where
+FineWeb departs from datatrove's defaults is a value set here.
+"""
+
+import hashlib
+import inspect
+import json
+from dataclasses import asdict, dataclass, field
+
+import yaml
+
+from stages.reasons import STAGE_ORDER
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _datatrove_defaults(cls, exclude=("exclusion_writer", "language", "self")) -> dict:
+    params = inspect.signature(cls.__init__).parameters
+    out = {}
+    for name, p in params.items():
+        if name in exclude or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        default = p.default
+        if isinstance(default, tuple):  # YAML has lists, not tuples
+            default = [list(x) if isinstance(x, tuple) else x for x in default]
+        out[name] = default
+    return out
+
+
+def stage_defaults() -> dict[str, dict]:
+    from datatrove.pipeline.filters.c4_filters import C4QualityFilter
+    from datatrove.pipeline.filters.fineweb_quality_filter import FineWebQualityFilter
+    from datatrove.pipeline.filters.gopher_quality_filter import GopherQualityFilter
+    from datatrove.pipeline.filters.gopher_repetition_filter import GopherRepetitionFilter
+    from datatrove.pipeline.filters.url_filter import URLFilter
+
+    url = _datatrove_defaults(URLFilter)
+    for key in ("extra_domains", "extra_urls", "banned_words", "banned_subwords", "soft_banned_words"):
+        url[key] = []
+    fineweb = _datatrove_defaults(FineWebQualityFilter)
+    fineweb["stop_chars"] = None  # None: datatrove's terminal punctuation set
+    gopher_quality = _datatrove_defaults(GopherQualityFilter)
+    gopher_quality["stop_words"] = None  # None: Gopher's eight English stop words
+    return {
+        "read": {"max_record_bytes": 10_000_000},
+        "url_filter": url,
+        "extract": {"favour_precision": True, "timeout": 1.0, "deduplicate": True},
+        "language": {"languages": ["en"], "threshold": 0.65},
+        "gopher_repetition": _datatrove_defaults(GopherRepetitionFilter),
+        "gopher_quality": gopher_quality,
+        # FineWeb: C4's rules without the terminal punctuation one (FineWebQualityFilter has its own)
+        "c4_quality": {**_datatrove_defaults(C4QualityFilter), "filter_no_terminal_punct": False},
+        "fineweb_quality": fineweb,
+        "minhash_dedup": {"ngram": 5, "num_perm": 112, "bands": 14, "rows": 8, "seed": 1},
+        "pii": {
+            "emails": True,
+            "ips": True,
+            "phones": True,
+            "email_replacement": "<EMAIL>",
+            "ip_replacement": "<IP_ADDRESS>",
+            "phone_replacement": "<PHONE_NUMBER>",
+        },
+    }
+
+
+DEFAULT_BASE_URL = "https://data.commoncrawl.org/"
+
+
+@dataclass
+class RunConfig:
+    inputs: list[str] = field(default_factory=list)  # files, globs, fsspec URLs, warc.paths(.gz) listings
+    base_url: str = DEFAULT_BASE_URL  # what relative entries of a listing resolve against
+    dump: str | None = None  # dump name for metadata; None: from warcinfo isPartOf or the file name
+    tasks: int = 2
+    workers: int = 2
+    removed_text_chars: int | None = 10000
+    stages: dict[str, dict] = field(default_factory=dict)  # stage name -> params, in pipeline order
+
+    def fingerprint(self, resolved_inputs: list[str]) -> str:
+        """What must match for a rerun to continue in the same output folder (workers may change)."""
+        data = asdict(self)
+        data.pop("workers")
+        data["inputs"] = resolved_inputs
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+TOP_KEYS = {"input", "executor", "output", "stages"}
+SECTION_KEYS = {
+    "input": {"paths", "base_url", "dump"},
+    "executor": {"type", "tasks", "workers"},
+    "output": {"removed_text_chars"},
+}
+
+
+def _type_ok(value, default) -> bool:
+    if default is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, list):
+        return isinstance(value, list)
+    return isinstance(value, type(default))
+
+
+_RATIO_HINTS = ("ratio", "frac", "thr", "threshold")
+
+
+def _check_value(path: str, key: str, value, errors: list[str]):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if any(h in key for h in _RATIO_HINTS) and key not in ("soft_word_threshold",) and not 0 <= value <= 1:
+            errors.append(f"{path}: must be between 0 and 1, got {value}")
+        elif value < 0 and value != -1:
+            errors.append(f"{path}: must not be negative, got {value}")
+
+
+def _validate_stage(name: str, params, defaults: dict, errors: list[str]) -> dict:
+    path = f"stages.{name}"
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        errors.append(f"{path}: must be a mapping of options (or empty), got {type(params).__name__}")
+        return {}
+    merged = dict(defaults)
+    for key, value in params.items():
+        if key not in defaults:
+            errors.append(f"{path}.{key}: unknown key (allowed: {', '.join(sorted(defaults))})")
+            continue
+        if value is not None and not _type_ok(value, defaults[key]):
+            errors.append(f"{path}.{key}: expected {type(defaults[key]).__name__}, got {type(value).__name__} ({value!r})")
+            continue
+        _check_value(f"{path}.{key}", key, value, errors)
+        merged[key] = value
+    if name == "minhash_dedup" and merged["bands"] * merged["rows"] != merged["num_perm"]:
+        errors.append(
+            f"{path}: bands x rows must equal num_perm, got {merged['bands']} x {merged['rows']} != {merged['num_perm']}"
+        )
+    if name == "language":
+        langs = merged["languages"]
+        if langs is not None and not all(isinstance(x, str) for x in langs):
+            errors.append(f"{path}.languages: must be a list of language codes or null")
+    return merged
+
+
+def parse_config(raw, source: str = "config") -> RunConfig:
+    errors: list[str] = []
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    for key in raw:
+        if key not in TOP_KEYS:
+            errors.append(f"{key}: unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
+    sections = {}
+    for section, allowed in SECTION_KEYS.items():
+        value = raw.get(section) or {}
+        if not isinstance(value, dict):
+            errors.append(f"{section}: must be a mapping")
+            value = {}
+        for key in value:
+            if key not in allowed:
+                errors.append(f"{section}.{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
+        sections[section] = value
+    cfg = RunConfig()
+    inp, ex, out = sections["input"], sections["executor"], sections["output"]
+    paths = inp.get("paths", [])
+    if isinstance(paths, str):
+        paths = [paths]
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        errors.append("input.paths: must be a list of paths or URLs")
+    else:
+        cfg.inputs = paths
+    for key, attr in (("base_url", "base_url"), ("dump", "dump")):
+        if key in inp and inp[key] is not None and not isinstance(inp[key], str):
+            errors.append(f"input.{key}: expected a string, got {type(inp[key]).__name__}")
+        elif key in inp:
+            setattr(cfg, attr, inp[key])
+    if ex.get("type", "local") != "local":
+        errors.append(f"executor.type: only 'local' is supported, got {ex.get('type')!r}")
+    for key in ("tasks", "workers"):
+        if key in ex:
+            v = ex[key]
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                errors.append(f"executor.{key}: must be a positive integer, got {v!r}")
+            else:
+                setattr(cfg, key, v)
+    if "removed_text_chars" in out:
+        v = out["removed_text_chars"]
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            errors.append(f"output.removed_text_chars: must be a non-negative integer or null, got {v!r}")
+        else:
+            cfg.removed_text_chars = v
+
+    stages = raw.get("stages")
+    if stages is None:
+        errors.append("stages: required (a mapping of stage name to options; see configs/fineweb.yaml)")
+        stages = {}
+    elif not isinstance(stages, dict):
+        errors.append("stages: must be a mapping of stage name to options")
+        stages = {}
+    defaults = stage_defaults()
+    for name in stages:
+        if name not in defaults:
+            errors.append(f"stages.{name}: unknown stage (allowed: {', '.join(STAGE_ORDER)})")
+    if stages and "read" not in stages:
+        errors.append("stages.read: required (every run starts by reading WARC files)")
+    for name in STAGE_ORDER:
+        if name in stages:
+            cfg.stages[name] = _validate_stage(name, stages[name], defaults[name], errors)
+    if errors:
+        raise ConfigError(f"invalid {source}:\n  " + "\n  ".join(errors))
+    return cfg
+
+
+def load_config(path: str) -> RunConfig:
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    return parse_config(raw, source=path)

@@ -1,0 +1,66 @@
+"""Executing a run: fingerprinting the output folder, running each phase with datatrove's
+LocalPipelineExecutor (tasks already completed are skipped, so a rerun resumes), and reporting the funnel."""
+
+import json
+import os
+import shutil
+import time
+
+from pipeline.build import RunLayout, build_phases
+from pipeline.config import RunConfig
+from pipeline.preflight import check_dependencies
+
+
+class RunError(RuntimeError):
+    pass
+
+
+def prepare_run_dir(cfg: RunConfig, files: list[str], layout: RunLayout, overwrite: bool):
+    fingerprint = cfg.fingerprint(files)
+    marker = layout.path("run.json")
+    if os.path.exists(marker):
+        with open(marker) as f:
+            previous = json.load(f).get("fingerprint")
+        if previous != fingerprint:
+            if not overwrite:
+                raise RunError(
+                    f"{layout.root} holds a run with a different config or input; "
+                    f"choose another --output or pass --overwrite to delete it and start over"
+                )
+            shutil.rmtree(layout.root)
+    elif os.path.isdir(layout.root) and os.listdir(layout.root) and not overwrite:
+        if set(os.listdir(layout.root)) - {"sample"}:
+            raise RunError(f"{layout.root} is not empty and holds no refinery run; choose another --output or pass --overwrite")
+    os.makedirs(layout.root, exist_ok=True)
+    tmp = marker + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"fingerprint": fingerprint, "config": cfg.__dict__, "inputs": files}, f, indent=1, default=str)
+    os.replace(tmp, marker)
+
+
+def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool = False, log=print) -> dict:
+    from datatrove.executor.local import LocalPipelineExecutor
+
+    check_dependencies(cfg.stages)
+    layout = RunLayout(output)
+    prepare_run_dir(cfg, files, layout, overwrite)
+    phases = build_phases(cfg, files, layout)
+    timings = {}
+    for phase in phases:
+        start = time.monotonic()
+        executor = LocalPipelineExecutor(
+            pipeline=phase.steps,
+            tasks=phase.tasks,
+            workers=max(1, min(cfg.workers, phase.tasks)),
+            logging_dir=layout.logs(phase.name),
+            skip_completed=True,
+        )
+        executor.run()
+        incomplete = executor.get_incomplete_ranks()
+        if incomplete:
+            raise RunError(
+                f"phase {phase.name}: tasks {incomplete} did not complete; see {layout.logs(phase.name)}/logs/ "
+                f"and rerun the same command to resume"
+            )
+        timings[phase.name] = round(time.monotonic() - start, 2)
+    return {"output": output, "phases": timings}

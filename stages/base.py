@@ -1,0 +1,121 @@
+"""The accounting every refinery stage shares.
+
+Each stage is a datatrove PipelineStep whose `name` is its fixed stage name. For every document that enters it
+counts `in`, then either `kept` or `dropped/<reason>`, and writes one row per dropped document to
+`removed/<stage>/<task>.parquet`. A document on which the stage's own code raises is dropped with reason
+`error` and logged: one bad page never ends a run, and none is lost without a count.
+"""
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from datatrove.utils.logging import logger
+
+from stages.parquet_io import AtomicParquetWriter
+from stages.reasons import ERROR, STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT, allowed_reasons
+from stages.schema import REMOVED_SCHEMA
+
+
+@dataclass
+class Drop:
+    reason: str
+    value: float | None = None
+    detail: str = ""
+
+
+class RemovedWriter:
+    """Writes the dropped documents of one stage and task; a no-op when the run keeps no removed/ folder."""
+
+    def __init__(self, removed_dir: str | None, stage: str, rank: int, text_chars: int | None):
+        self.text_chars = text_chars
+        self._writer = (
+            AtomicParquetWriter(os.path.join(removed_dir, stage, f"{rank:05d}.parquet"), REMOVED_SCHEMA, 1000)
+            if removed_dir
+            else None
+        )
+
+    def __enter__(self):
+        if self._writer:
+            self._writer.__enter__()
+        return self
+
+    def write(self, doc: Document, drop: Drop):
+        if not self._writer:
+            return
+        text = doc.text or ""
+        if self.text_chars is not None:
+            text = text[: self.text_chars]
+        self._writer.write(
+            {
+                "id": doc.id,
+                "url": doc.metadata.get("url"),
+                "reason": drop.reason,
+                "value": None if drop.value is None else float(drop.value),
+                "detail": drop.detail,
+                "text": text,
+            }
+        )
+
+    def __exit__(self, *exc):
+        if self._writer:
+            return self._writer.__exit__(*exc)
+        return False
+
+
+class RefineryStage(PipelineStep):
+    """Base of every stage: subclasses set `name` (a stage name of stages.reasons) and implement `process`."""
+
+    type = "refinery"
+    name: str = None
+
+    def __init__(self, removed_dir: str | None = None, removed_text_chars: int | None = 10000):
+        super().__init__()
+        self.removed_dir = removed_dir
+        self.removed_text_chars = removed_text_chars
+        self._reasons = set(allowed_reasons(self.name))
+
+    def process(self, doc: Document) -> Drop | None:
+        """Inspect (and possibly rewrite) one document; return None to keep it or a Drop to remove it."""
+        raise NotImplementedError
+
+    def session(self):
+        """Context held open while the stage runs over a task's documents (e.g. an extraction sandbox)."""
+        return contextlib.nullcontext()
+
+    def count_in(self):
+        self.stat_update(STAT_IN)
+
+    def keep(self, doc: Document):
+        self.stat_update(STAT_KEPT)
+        self.stat_update("doc_len", value=len(doc.text or ""), unit="doc")
+
+    def drop(self, removed: RemovedWriter, doc: Document, drop: Drop):
+        if drop.reason not in self._reasons:
+            raise ValueError(f"stage {self.name!r} dropped with unknown reason {drop.reason!r}")
+        self.stat_update(STAT_DROPPED_PREFIX + drop.reason)
+        removed.write(doc, drop)
+
+    def safe_process(self, doc: Document) -> Drop | None:
+        try:
+            return self.process(doc)
+        except Exception as e:  # noqa: BLE001 - a stage bug on one document must not end the run
+            logger.opt(exception=True).warning(f"[{self.name}] error on document {doc.id}: {e!r}")
+            return Drop(ERROR, detail=f"{type(e).__name__}: {e}"[:500])
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        with (
+            RemovedWriter(self.removed_dir, self.name, rank, self.removed_text_chars) as removed,
+            self.session(),
+        ):
+            for doc in data:
+                self.count_in()
+                with self.track_time():
+                    verdict = self.safe_process(doc)
+                if verdict is None:
+                    self.keep(doc)
+                    yield doc
+                else:
+                    self.drop(removed, doc, verdict)

