@@ -150,8 +150,8 @@ LOOKALIKE_SENTENCES = [
 ]
 
 
-def _sentence(rng: random.Random, topic: dict) -> str:
-    t = rng.choice(TEMPLATES)
+def _sentence(rng: random.Random, topic: dict, template: str | None = None) -> str:
+    t = template or rng.choice(TEMPLATES)
     return t.format(
         n=rng.randint(2, 40),
         year=rng.randint(1950, 2023),
@@ -169,16 +169,13 @@ def _sentence(rng: random.Random, topic: dict) -> str:
 def _article(rng: random.Random, topic_name: str) -> tuple[str, list[str]]:
     topic = TOPICS[topic_name]
     title = f"{rng.choice(topic['adjs']).capitalize()} {rng.choice(topic['things'])} at {rng.choice(topic['places'])}"
-    paragraphs = []
-    used = set()
-    for _ in range(rng.randint(4, 7)):
-        sentences = []
-        while len(sentences) < rng.randint(3, 5):
-            s = _sentence(rng, topic)
-            if s not in used:
-                used.add(s)
-                sentences.append(s)
-        paragraphs.append(" ".join(sentences))
+    sizes = [rng.randint(3, 4) for _ in range(rng.randint(4, 5))]
+    # each template at most once per article: repeated template text would (rightly) trip Gopher's n-gram rules
+    templates = rng.sample(TEMPLATES, sum(sizes))
+    paragraphs, start = [], 0
+    for size in sizes:
+        paragraphs.append(" ".join(_sentence(rng, topic, t) for t in templates[start : start + size]))
+        start += size
     return title, paragraphs
 
 

@@ -21,6 +21,9 @@ class ExtractStage(RefineryStage):
         self._sandbox: ExtractorSandbox | None = None
 
     def session(self):
+        # import and warm trafilatura here: the sandbox forks from this process, and a child that had to
+        # import it first would miss its start-up deadline (= timeout) and cost the task's first page
+        self.inner.extract("<html><body><p>warm up</p></body></html>")
         self._sandbox = ExtractorSandbox(timeout=self.timeout, warmup_text="")
         return self._sandbox
 

@@ -19,12 +19,13 @@ EMAIL_RE = PIIFormatter().emails_replacer.regex
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 # not glued to other digits, dots or letters: "1.2.3.4.5", "v1.2.3.4" and "10.0.0.1a" are not addresses
 IPV4_RE = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?!\.?\d)(?![\w])")
-IPV6_RE = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:){2,7}(?::|[0-9A-Fa-f]{1,4})(?:%\w+)?(?![\w:])|(?<![\w:])::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4}(?![\w:])")
+# candidates with two or more colons; ipaddress decides (times like 12:30:45 are not addresses)
+IPV6_RE = re.compile(r"(?<![\w:.])(?=[0-9A-Fa-f:]*:[0-9A-Fa-f]*:)[0-9A-Fa-f:]{3,39}(?![\w:])")
 _VERSION_BEFORE = re.compile(r"(?i)(?:version|ver\.?|release|build|rev\.?|firmware|v)\s*$")
 PHONE_RE = re.compile(
     r"(?<![\w+])(?:"
     # international: +CC then 2 to 5 groups, optional (0) and area code in parentheses
-    r"\+\d{1,3}(?:[ .-]?\(0\))?(?:[ .-]?\(?\d{1,4}\)?)(?:[ .-]\d{2,5}){1,4}"
+    r"\+\d{1,3}(?:[ .-]?\(0\))?(?:[ .-]?\(?\d{1,4}\)?)(?:[ .-]\d{2,8}){1,4}"
     r"|"
     # North American: (555) 123-4567, 555-123-4567, 555.123.4567
     r"(?:\(\d{3}\)\s?|\d{3}[.-])\d{3}[.-]\d{4}"

