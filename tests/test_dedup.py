@@ -1,0 +1,82 @@
+"""MinHash dedup: planted near-duplicates split across two tasks are found, exactly one document per cluster
+is kept (the smallest id), unrelated documents are untouched, whatever task holds which copy."""
+
+import random
+
+import pyarrow.parquet as pq
+from datatrove.data import Document
+
+from stages.minhash_dedup import (
+    ROW_KEY,
+    MinhashBucketStep,
+    MinhashClusterStep,
+    MinhashConfig,
+    MinhashDedupStage,
+    MinhashSignatureStep,
+)
+
+WORDS = (
+    "river garden library council winter market bridge station museum harvest school teacher letter village "
+    "orchard festival painter kitchen mountain valley forest island harbour castle tower engine railway "
+    "summer autumn morning evening journey story picture window garden meadow"
+).split()
+
+
+def essay(rng, n=300):
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def mutate(text, rng, rate):
+    words = text.split()
+    return " ".join(rng.choice(WORDS) if rng.random() < rate else w for w in words)
+
+
+def run_dedup(tasks_docs: list[list[Document]], work_dir: str):
+    cfg = MinhashConfig(work_dir)
+    for rank, docs in enumerate(tasks_docs):
+        list(MinhashSignatureStep(cfg).run(iter(docs), rank=rank, world_size=len(tasks_docs)))
+    for rank in range(2):
+        list(MinhashBucketStep(cfg).run(None, rank=rank, world_size=2))
+    list(MinhashClusterStep(cfg, tasks=len(tasks_docs)).run(None))
+    kept, removed = [], []
+    for rank, docs in enumerate(tasks_docs):
+        for i, d in enumerate(docs):
+            d.metadata[ROW_KEY] = i
+        stage = MinhashDedupStage(cfg, removed_dir=work_dir + "/removed")
+        kept += list(stage.run(iter(docs), rank=rank, world_size=len(tasks_docs)))
+        removed += pq.read_table(f"{work_dir}/removed/minhash_dedup/{rank:05d}.parquet").to_pylist()
+    return kept, removed
+
+
+def test_near_duplicates_across_tasks(tmp_path):
+    rng = random.Random(7)
+    originals = [essay(rng) for _ in range(20)]
+    task0, task1 = [], []
+    clusters = {}
+    for i, text in enumerate(originals):
+        # cluster i: the original in task 0, a 1%-edited copy (Jaccard ~0.9) and an exact copy in task 1
+        members = [f"<c{i:02d}-b>", f"<c{i:02d}-a>", f"<c{i:02d}-c>"]
+        task0.append(Document(text=text, id=members[0], metadata={}))
+        task1.append(Document(text=mutate(text, rng, 0.01), id=members[1], metadata={}))
+        task1.append(Document(text=text, id=members[2], metadata={}))
+        clusters[i] = members
+    unrelated = [Document(text=essay(rng), id=f"<u{j:02d}>", metadata={}) for j in range(30)]
+    task0 += unrelated[:15]
+    task1 += unrelated[15:]
+    kept, removed = run_dedup([task0, task1], str(tmp_path))
+    kept_ids = {d.id for d in kept}
+    for i, members in clusters.items():
+        assert kept_ids & set(members) == {min(members)}, f"cluster {i}: kept {kept_ids & set(members)}"
+    assert all(f"<u{j:02d}>" in kept_ids for j in range(30)), "an unrelated document was removed"
+    assert len(removed) == 40 and {r["reason"] for r in removed} == {"duplicate"}
+    assert all(r["value"] == 3 and r["detail"].startswith("kept <c") for r in removed)
+
+
+def test_keeper_does_not_depend_on_task_layout(tmp_path):
+    rng = random.Random(3)
+    text = essay(rng)
+    docs = [Document(text=mutate(text, rng, 0.01), id=f"<d{k}>", metadata={}) for k in range(4)]
+    one_task, _ = run_dedup([[Document(text=d.text, id=d.id, metadata={}) for d in docs]], str(tmp_path / "one"))
+    reordered = [[Document(text=d.text, id=d.id, metadata={}) for d in docs[2:]], [Document(text=d.text, id=d.id, metadata={}) for d in docs[:2][::-1]]]
+    two_tasks, _ = run_dedup(reordered, str(tmp_path / "two"))
+    assert [d.id for d in one_task] == [d.id for d in two_tasks] == ["<d0>"]
