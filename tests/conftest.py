@@ -62,9 +62,66 @@ def article_html(paragraphs: list[str], title: str = "A page") -> str:
     )
 
 
+NO_NETWORK = """
+import socket, os
+_log = os.environ["REFINERY_TEST_NET_LOG"]
+def _note(what):
+    with open(_log, "a") as f:
+        f.write(what + "\\n")
+_connect = socket.socket.connect
+def connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in ("127.0.0.1", "::1", "localhost"):
+        _note(f"connect {address}")
+        raise OSError("network blocked by the test")
+    return _connect(self, address)
+socket.socket.connect = connect
+_getaddrinfo = socket.getaddrinfo
+def getaddrinfo(host, *a, **k):
+    if host not in ("127.0.0.1", "::1", "localhost", None):
+        _note(f"resolve {host}")
+        raise socket.gaierror("name resolution blocked by the test")
+    return _getaddrinfo(host, *a, **k)
+socket.getaddrinfo = getaddrinfo
+"""
+
+
+def no_network_env(folder) -> dict:
+    """Environment whose Python processes (workers included) cannot reach anything but loopback; every attempt
+    is written to folder/attempts.log."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "sitecustomize.py"), "w") as f:
+        f.write(NO_NETWORK)
+    log = os.path.join(folder, "attempts.log")
+    open(log, "w").close()
+    return dict(os.environ, PYTHONPATH=str(folder), REFINERY_TEST_NET_LOG=log)
+
+
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory):
-    """One run of configs/sample.yaml on the bundled sample, shared by the tests that only read it."""
-    out = str(tmp_path_factory.mktemp("sample") / "run")
-    proc = refinery("run", "configs/sample.yaml", "--output", out)
-    return out, proc
+    """One run of configs/sample.yaml on the bundled sample, with the network blocked, shared by the tests
+    that only read it. Returns (run dir, CompletedProcess, network attempts log)."""
+    base = tmp_path_factory.mktemp("sample")
+    env = no_network_env(str(base / "netblock"))
+    out = str(base / "run")
+    proc = refinery("run", "configs/sample.yaml", "--output", out, env=env)
+    return out, proc, env["REFINERY_TEST_NET_LOG"]
+
+
+TINY_CONFIG = {
+    "executor": {"tasks": 2, "workers": 2},
+    "stages": {"read": {}, "extract": {}, "language": {}, "gopher_quality": {}, "minhash_dedup": {}, "pii": {}},
+}
+
+
+def tiny_config(tmp_path, **changes) -> str:
+    import copy
+
+    import yaml
+
+    cfg = copy.deepcopy(TINY_CONFIG)
+    for key, value in changes.items():
+        cfg["stages"][key] = value
+    path = os.path.join(str(tmp_path), "tiny.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(cfg, f)
+    return path
