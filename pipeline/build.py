@@ -28,6 +28,7 @@ from stages.minhash_dedup import (
 )
 from stages.pii import PIIStage
 from stages.read import WarcReadStage
+from stages.token_shards import TokenizeStep
 from stages.url_filter import URLFilterStage
 
 # stage name -> class for the filters that take their options straight from the config
@@ -106,4 +107,6 @@ def build_phases(cfg: RunConfig, files: list[str], layout: RunLayout) -> list[Ph
         finalize.append(PIIStage(**stages["pii"], **common))
     finalize.append(DocumentWriter(layout.documents))
     phases.append(Phase("finalize", finalize, tasks))
+    if "tokenizer" in stages:
+        phases.append(Phase("tokenize", [TokenizeStep(layout.documents, layout.root, stages["tokenizer"], stages.get("shards"))], 1))
     return phases

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import yaml
 
-from stages.reasons import STAGE_ORDER
+from stages.reasons import OUTPUT_STEPS, STAGE_ORDER
 
 
 class ConfigError(ValueError):
@@ -57,6 +57,8 @@ def stage_defaults() -> dict[str, dict]:
         "c4_quality": {**_datatrove_defaults(C4QualityFilter), "filter_no_terminal_punct": False},
         "fineweb_quality": fineweb,
         "minhash_dedup": {"ngram": 5, "num_perm": 112, "bands": 14, "rows": 8, "seed": 1},
+        "tokenizer": {"vocab_size": 32768, "sample_chars": 200_000_000, "min_frequency": 2, "path": None},
+        "shards": {"val_fraction": 0.01, "seed": 1234, "shard_tokens": 50_000_000, "row_group_rows": 1000},
         "pii": {
             "emails": True,
             "ips": True,
@@ -143,6 +145,8 @@ def _validate_stage(name: str, params, defaults: dict, errors: list[str]) -> dic
         errors.append(
             f"{path}: bands x rows must equal num_perm, got {merged['bands']} x {merged['rows']} != {merged['num_perm']}"
         )
+    if name == "tokenizer" and merged["vocab_size"] < 258:
+        errors.append(f"{path}.vocab_size: must be at least 258 (256 bytes + EOS + one merge), got {merged['vocab_size']}")
     if name == "language":
         langs = merged["languages"]
         if langs is not None and not all(isinstance(x, str) for x in langs):
@@ -209,10 +213,12 @@ def parse_config(raw, source: str = "config") -> RunConfig:
     defaults = stage_defaults()
     for name in stages:
         if name not in defaults:
-            errors.append(f"stages.{name}: unknown stage (allowed: {', '.join(STAGE_ORDER)})")
+            errors.append(f"stages.{name}: unknown stage (allowed: {', '.join(STAGE_ORDER + OUTPUT_STEPS)})")
     if stages and "read" not in stages:
         errors.append("stages.read: required (every run starts by reading WARC files)")
-    for name in STAGE_ORDER:
+    if "shards" in stages and "tokenizer" not in stages:
+        errors.append("stages.shards: needs stages.tokenizer (the shards are written with it)")
+    for name in STAGE_ORDER + OUTPUT_STEPS:
         if name in stages:
             cfg.stages[name] = _validate_stage(name, stages[name], defaults[name], errors)
     if errors:

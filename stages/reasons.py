@@ -17,6 +17,9 @@ STAGE_ORDER = (
     "pii",
 )
 
+# steps after the funnel that turn curated documents into training data (they drop nothing)
+OUTPUT_STEPS = ("tokenizer", "shards")
+
 # Any stage may also drop a document with ERROR when its own code raised on that document: the run goes on,
 # the exception is logged, and the document is counted instead of lost.
 ERROR = "error"

@@ -51,3 +51,20 @@ EDGE_SCHEMA = pa.schema(
 REMOVE_SCHEMA = pa.schema(
     [("index", pa.int64()), ("doc_id", pa.string()), ("kept_id", pa.string()), ("cluster_size", pa.int64())]
 )
+
+
+# token shards (DIR/shards/{train,val}/*.parquet): one row per document, EOS appended
+def token_shard_schema(dtype: str, metadata: dict) -> pa.Schema:
+    """dtype: "uint16" when the vocabulary fits, else "uint32"; metadata: tokenizer_sha256, vocab_size, eos_id,
+    dtype (stored as schema metadata so a shard alone says how to read it)."""
+    return pa.schema(
+        [
+            ("input_ids", pa.list_(pa.uint16() if dtype == "uint16" else pa.uint32())),
+            ("doc_id", pa.string()),
+            ("num_tokens", pa.int32()),  # len(input_ids), EOS included
+        ],
+        metadata={k: str(v) for k, v in metadata.items()},
+    )
+
+
+SHARD_METADATA_KEYS = ("tokenizer_sha256", "vocab_size", "eos_id", "dtype")
