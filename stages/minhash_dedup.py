@@ -137,8 +137,6 @@ class MinhashBucketStep(PipelineStep):
                         if h != last_hash:
                             head, last_hash = (doc_id, task, index), h
                             continue
-                        if doc_id == head[0] and (task, index) == head[1:]:
-                            continue
                         self.stat_update("edges")
                         out.write(
                             {"a_id": head[0], "a_task": head[1], "a_index": head[2], "b_id": doc_id, "b_task": task, "b_index": index}

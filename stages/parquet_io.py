@@ -56,6 +56,16 @@ class AtomicParquetWriter:
         return False
 
 
+def write_json_atomic(path: str, obj):
+    import json
+
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = temp_path_for(path)
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
 def write_table_atomic(path: str, table: pa.Table):
     with AtomicParquetWriter(path, table.schema) as w:
         w.write_table(table)

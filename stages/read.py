@@ -8,7 +8,6 @@ cannot read in `errors/<task>.json` so `refinery stats` can list them.
 
 import codecs
 import gzip
-import json
 import os
 import re
 from typing import Iterator
@@ -18,6 +17,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.utils.logging import logger
 
 from stages.base import Drop, RefineryStage, RemovedWriter
+from stages.parquet_io import write_json_atomic
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/xhtml", "text/xhtml"})
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
@@ -121,7 +121,7 @@ class WarcReadStage(RefineryStage):
                     else:
                         self.drop(removed, doc, verdict)
         if self.errors_dir:
-            _write_json_atomic(os.path.join(self.errors_dir, f"{rank:05d}.json"), errors)
+            write_json_atomic(os.path.join(self.errors_dir, f"{rank:05d}.json"), errors)
 
     # -- files -------------------------------------------------------------------------------------------------
     def read_file(self, path: str, errors: list[dict]) -> Iterator[tuple[Document, Drop | None]]:
@@ -247,11 +247,3 @@ def _is_short(record) -> bool:
 def _dump_from_path(path: str) -> str | None:
     m = _CC_DUMP.search(path)
     return m.group(0) if m else None
-
-
-def _write_json_atomic(path: str, obj):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)

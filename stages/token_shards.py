@@ -6,7 +6,6 @@ not depend on task layout; rows are sorted by id and then shuffled with a seeded
 
 import glob
 import hashlib
-import json
 import os
 
 import numpy as np
@@ -15,7 +14,7 @@ import pyarrow.parquet as pq
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from stages.parquet_io import AtomicParquetWriter
+from stages.parquet_io import AtomicParquetWriter, write_json_atomic
 from stages.schema import token_shard_schema
 from stages.tokenizer import EOS, build_tokenizer, file_sha256
 
@@ -79,10 +78,7 @@ def write_token_shards(docs_folder: str, tokenizer_path: str, out_dir: str, val_
         if shard or not names:
             flush()
         manifest["splits"][split] = {"shards": names, "rows": len(rows), "tokens": int(tokens)}
-    tmp = os.path.join(out_dir, f".manifest.json.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(manifest, f, indent=1)
-    os.replace(tmp, os.path.join(out_dir, "manifest.json"))
+    write_json_atomic(os.path.join(out_dir, "manifest.json"), manifest)
     return manifest
 
 
