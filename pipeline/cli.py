@@ -90,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(fn=cmd_stats)
 
+    from trainer.cli import add_sample_arguments, add_train_arguments, cmd_sample, cmd_train
+
+    t = sub.add_parser("train", help="train a GPT on a run's token shards (under torchrun: DDP)")
+    add_train_arguments(t)
+    t.set_defaults(fn=cmd_train)
+
+    g = sub.add_parser("sample", help="generate text from a training checkpoint")
+    add_sample_arguments(g)
+    g.set_defaults(fn=cmd_sample)
+
     d = sub.add_parser("sample-data", help="write the bundled sample WARC")
     d.add_argument("dir")
     d.set_defaults(fn=cmd_sample_data)

@@ -35,7 +35,7 @@ class AtomicParquetWriter:
 
     def write_table(self, table: pa.Table):
         self._flush()
-        self._writer.write_table(table.cast(self.schema))
+        self._writer.write_table(table.cast(self.schema), row_group_size=self.row_group_rows)
         self.rows_written += table.num_rows
 
     def _flush(self):

@@ -34,12 +34,33 @@ def test_tokenizer_loads_and_has_eos(tokenizer_path):
 
     tok = Tokenizer.from_file(tokenizer_path)
     assert tok.token_to_id(EOS) is not None and 1000 < tok.get_vocab_size() <= 2048
-    try:
-        from transformers import PreTrainedTokenizerFast
-    except ImportError:
-        return
-    hf = PreTrainedTokenizerFast(tokenizer_file=tokenizer_path)
-    assert hf.decode(hf("héllo wörld")["input_ids"]) == "héllo wörld"
+
+
+def test_tokenizer_loads_in_transformers(tokenizer_path):
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    hf = PreTrainedTokenizerFast(tokenizer_file=tokenizer_path, eos_token=EOS)
+    text = "Héllo wörld — naïve café, 東京 🙂\n\tindented"
+    ids = hf(text, add_special_tokens=False)["input_ids"]
+    assert ids == Tokenizer.from_file(tokenizer_path).encode(text, add_special_tokens=False).ids
+    assert hf.decode(ids) == text
+    assert hf.eos_token_id == Tokenizer.from_file(tokenizer_path).token_to_id(EOS)
+
+
+def test_shards_load_with_hf_datasets(sample_run, tmp_path):
+    from datasets import load_dataset
+
+    shards = os.path.join(sample_run[0], "shards")
+    with open(os.path.join(shards, "manifest.json")) as f:
+        manifest = json.load(f)
+    files = {s: [os.path.join(shards, s, n) for n in manifest["splits"][s]["shards"]] for s in ("train", "val")}
+    ds = load_dataset("parquet", data_files=files, cache_dir=str(tmp_path / "hf-cache"))
+    for split in ("train", "val"):
+        assert ds[split].num_rows == manifest["splits"][split]["rows"]
+        assert sum(ds[split]["num_tokens"]) == manifest["splits"][split]["tokens"]
+    first = ds["train"][0]
+    assert first["input_ids"][-1] == manifest["eos_id"] and len(first["input_ids"]) == first["num_tokens"]
 
 
 def test_shards_manifest_and_schema(sample_run):
@@ -50,8 +71,11 @@ def test_shards_manifest_and_schema(sample_run):
     assert set(manifest) == {"tokenizer_sha256", "vocab_size", "eos_id", "dtype", "splits"}
     assert manifest["tokenizer_sha256"] == file_sha256(os.path.join(run_dir, "tokenizer", "tokenizer.json"))
     assert manifest["dtype"] == "uint16"
-    docs = {d["id"] for d in read_documents(os.path.join(run_dir, "documents"))}
-    seen = set()
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(os.path.join(run_dir, "tokenizer", "tokenizer.json"))
+    docs = {d["id"]: d["text"] for d in read_documents(os.path.join(run_dir, "documents"))}
+    seen = []
     for split in ("train", "val"):
         info = manifest["splits"][split]
         rows = tokens = 0
@@ -63,11 +87,16 @@ def test_shards_manifest_and_schema(sample_run):
             for r in table.to_pylist():
                 assert r["input_ids"][-1] == manifest["eos_id"] and r["num_tokens"] == len(r["input_ids"])
                 assert is_val(r["doc_id"], 0.05) == (split == "val")
-                seen.add(r["doc_id"])
+                # the row is exactly the document's text encoded, plus EOS
+                assert r["input_ids"][:-1] == tok.encode(docs[r["doc_id"]], add_special_tokens=False).ids
+                seen.append(r["doc_id"])
                 tokens += r["num_tokens"]
                 rows += 1
         assert (rows, tokens) == (info["rows"], info["tokens"])
-    assert seen == docs  # every curated document once, in exactly one split
+        for name in info["shards"]:  # row groups as configured (sample.yaml: 25 rows)
+            meta = pq.ParquetFile(os.path.join(shards, split, name)).metadata
+            assert all(meta.row_group(i).num_rows == 25 for i in range(meta.num_row_groups - 1))
+    assert sorted(seen) == sorted(docs)  # every curated document exactly once, in exactly one split
     assert manifest["splits"]["val"]["rows"] > 0
 
 
