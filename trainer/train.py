@@ -77,7 +77,9 @@ class Progress:
         self.total, self.enabled, self.tty = total, enabled, sys.stderr.isatty()
 
     def update(self, step: int, row: dict):
-        if not self.enabled:
+        # a terminal gets one line rewritten in place; a log file a line every 5% of the run (and at validation)
+        if not self.enabled or not (self.tty or step % max(1, self.total // 20) == 0 or step == self.total
+                                    or "val_loss" in row):
             return
         width = 24
         filled = width * step // self.total
