@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 
 from pipeline.config import RunConfig
+from stages.base import StageOutput
 from stages.c4_quality import C4QualityStage
 from stages.documents import DocumentReader, DocumentWriter
 from stages.extract import ExtractStage
@@ -66,6 +67,10 @@ class RunLayout:
         return self.path("removed")
 
     @property
+    def inspect(self):
+        return self.path("inspect")
+
+    @property
     def errors(self):
         return self.path("errors")
 
@@ -82,7 +87,8 @@ class RunLayout:
 
 
 def build_phases(cfg: RunConfig, files: list[str], layout: RunLayout) -> list[Phase]:
-    common = {"removed_dir": layout.removed, "removed_text_chars": cfg.removed_text_chars}
+    common = {"output": StageOutput(layout.removed, cfg.removed_text_chars, layout.inspect, cfg.inspect_rate,
+                                    cfg.inspect_text_chars)}
     tasks = max(1, min(cfg.tasks, len(files)))
     stages = cfg.stages
 

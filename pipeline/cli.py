@@ -56,6 +56,17 @@ def cmd_stats(args) -> int:
     if not os.path.isdir(args.dir):
         raise SystemExit(f"refinery stats: no such run folder: {args.dir}")
     stats = collect_stats(args.dir)
+    if args.compare:
+        from pipeline.stats import compare_stats, format_compare
+
+        if not os.path.isdir(args.compare):
+            raise SystemExit(f"refinery stats: no such run folder: {args.compare}")
+        other = collect_stats(args.compare)
+        if args.json:
+            print(json.dumps({"a": args.dir, "b": args.compare, "rows": compare_stats(stats, other)}, indent=1))
+        else:
+            print(format_compare(stats, other, args.dir, args.compare))
+        return 0
     if args.json:
         print(json.dumps(stats, indent=1))
     else:
@@ -88,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stats", help="the funnel of a run: documents in, kept and dropped per reason, per stage")
     s.add_argument("dir")
     s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.add_argument("--compare", metavar="DIR_B", help="a second run: both funnels side by side, with the change")
     s.set_defaults(fn=cmd_stats)
 
     from trainer.cli import add_sample_arguments, add_train_arguments, cmd_sample, cmd_train

@@ -81,6 +81,8 @@ class RunConfig:
     tasks: int = 2
     workers: int = 2
     removed_text_chars: int | None = 10000
+    inspect_rate: float = 0.05  # share of documents (by id hash) whose metrics and text head go to inspect/
+    inspect_text_chars: int = 500
     stages: dict[str, dict] = field(default_factory=dict)  # stage name -> params, in pipeline order
 
     def fingerprint(self, resolved_inputs: list[str]) -> str:
@@ -95,7 +97,7 @@ TOP_KEYS = {"input", "executor", "output", "stages"}
 SECTION_KEYS = {
     "input": {"paths", "base_url", "dump"},
     "executor": {"type", "tasks", "workers"},
-    "output": {"removed_text_chars"},
+    "output": {"removed_text_chars", "inspect_rate", "inspect_text_chars"},
 }
 
 
@@ -202,6 +204,18 @@ def parse_config(raw, source: str = "config") -> RunConfig:
             errors.append(f"output.removed_text_chars: must be a non-negative integer or null, got {v!r}")
         else:
             cfg.removed_text_chars = v
+    if "inspect_rate" in out:
+        v = out["inspect_rate"]
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
+            errors.append(f"output.inspect_rate: must be between 0 and 1, got {v!r}")
+        else:
+            cfg.inspect_rate = float(v)
+    if "inspect_text_chars" in out:
+        v = out["inspect_text_chars"]
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            errors.append(f"output.inspect_text_chars: must be a non-negative integer, got {v!r}")
+        else:
+            cfg.inspect_text_chars = v
 
     stages = raw.get("stages")
     if stages is None:

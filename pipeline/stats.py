@@ -26,7 +26,8 @@ def collect_stats(run_dir: str) -> dict:
             name = entry.get("name", "").split(": ", 1)[-1]
             if name not in STAGE_ORDER:
                 continue
-            stage = per_stage.setdefault(name, {"name": name, "in": 0, "kept": 0, "dropped": {}, "time_s": 0.0, "extra": {}})
+            stage = per_stage.setdefault(name, {"name": name, "in": 0, "kept": 0, "kept_bytes": 0, "dropped": {},
+                                                "time_s": 0.0, "extra": {}})
             time_stats = entry.get("time_stats", 0)
             stage["time_s"] += float(time_stats.get("total", 0.0) if isinstance(time_stats, dict) else time_stats)
             for label, value in entry.get("stats", {}).items():
@@ -35,6 +36,8 @@ def collect_stats(run_dir: str) -> dict:
                     stage["in"] += total
                 elif label == STAT_KEPT:
                     stage["kept"] += total
+                elif label == "kept_bytes":
+                    stage["kept_bytes"] += total
                 elif label.startswith(STAT_DROPPED_PREFIX):
                     reason = label[len(STAT_DROPPED_PREFIX) :]
                     stage["dropped"][reason] = stage["dropped"].get(reason, 0) + total
@@ -53,25 +56,81 @@ def collect_stats(run_dir: str) -> dict:
     for path in sorted(glob.glob(os.path.join(run_dir, "errors", "*.json"))):
         with open(path) as f:
             errors.extend({"file": e["file"], "error": e["error"]} for e in json.load(f))
-    return {"stages": stages, "errors": errors}
+    tokens = None
+    manifest = os.path.join(run_dir, "shards", "manifest.json")
+    if os.path.exists(manifest):
+        with open(manifest) as f:
+            splits = json.load(f)["splits"]
+        tokens = {split: {"rows": info["rows"], "tokens": info["tokens"]} for split, info in splits.items()}
+    return {"stages": stages, "errors": errors, "tokens": tokens}
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def _pct(part: int, whole: int) -> float:
+    return 100.0 * part / whole if whole else 0.0
 
 
 def format_funnel(stats: dict, documents: int | None = None) -> str:
+    """The funnel as a table: one row per stage (in, kept, kept %, bytes kept, time), then one row per drop
+    reason with its count as a share of the stage's input and of the run's input."""
     stages = stats["stages"]
     if not stages:
         return "no stats yet: the run has not completed any task"
-    total_in = stages[0]["in"] or 1
-    lines = [f"{'stage':<18} {'in':>9} {'kept':>9} {'kept%':>7} {'time s':>8}  dropped (reason: count)"]
+    run_in = stages[0]["in"]
+    lines = [f"{'stage / drop reason':<34} {'in':>10} {'kept':>10} {'kept %':>8} {'bytes kept':>11} {'time s':>8}",
+             f"{'':<34} {'dropped':>10} {'% stage':>10} {'% run':>8}"]
     for s in stages:
-        pct = 100.0 * s["kept"] / s["in"] if s["in"] else 100.0
-        dropped = ", ".join(f"{r}: {n}" for r, n in s["dropped"].items()) or "-"
-        if s.get("extra"):
-            dropped += "  [" + ", ".join(f"{k}: {v}" for k, v in s["extra"].items()) + "]"
-        lines.append(f"{s['name']:<18} {s['in']:>9} {s['kept']:>9} {pct:>6.1f}% {s['time_s']:>8.1f}  {dropped}")
+        lines.append(f"{s['name']:<34} {s['in']:>10,} {s['kept']:>10,} {_pct(s['kept'], s['in']):>7.1f}% "
+                     f"{_size(s.get('kept_bytes', 0)):>11} {s['time_s']:>8.1f}")
+        for reason, n in s["dropped"].items():
+            lines.append(f"  - {reason:<30} {n:>10,} {_pct(n, s['in']):>9.1f}% {_pct(n, run_in):>7.2f}%")
+        for label, n in (s.get("extra") or {}).items():
+            lines.append(f"  ({label}: {n:,} in kept documents)")
     last = stages[-1]["kept"]
-    lines.append(f"kept {last} of {stages[0]['in']} records ({100.0 * last / total_in:.2f}%)")
+    lines.append(f"kept {last:,} of {run_in:,} records ({_pct(last, run_in):.2f}%), "
+                 f"{_size(stages[-1].get('kept_bytes', 0))} of text")
+    if stats.get("tokens"):
+        t = stats["tokens"]
+        lines.append("tokens in shards: " + ", ".join(f"{k} {v['tokens']:,} ({v['rows']:,} documents)" for k, v in t.items()))
     if documents is not None and documents != last:
         lines.append(f"WARNING: documents/ holds {documents} rows but the last stage kept {last}")
     for e in stats["errors"]:
         lines.append(f"input error: {e['file']}: {e['error']}")
+    return "\n".join(lines)
+
+
+def compare_stats(a: dict, b: dict) -> list[dict]:
+    """Rows (stage, reason or None) with counts in runs A and B, for `stats --compare` and the diff report."""
+    rows = []
+    sa, sb = {s["name"]: s for s in a["stages"]}, {s["name"]: s for s in b["stages"]}
+    run_a = a["stages"][0]["in"] if a["stages"] else 0
+    run_b = b["stages"][0]["in"] if b["stages"] else 0
+    for name in STAGE_ORDER:
+        if name not in sa and name not in sb:
+            continue
+        x, y = sa.get(name, {}), sb.get(name, {})
+        rows.append({"stage": name, "reason": None, "in_a": x.get("in", 0), "in_b": y.get("in", 0),
+                     "a": x.get("kept", 0), "b": y.get("kept", 0),
+                     "pct_a": _pct(x.get("kept", 0), x.get("in", 0)), "pct_b": _pct(y.get("kept", 0), y.get("in", 0))})
+        reasons = list(x.get("dropped", {})) + [r for r in y.get("dropped", {}) if r not in x.get("dropped", {})]
+        for r in reasons:
+            na, nb = x.get("dropped", {}).get(r, 0), y.get("dropped", {}).get(r, 0)
+            rows.append({"stage": name, "reason": r, "a": na, "b": nb, "pct_a": _pct(na, run_a), "pct_b": _pct(nb, run_b)})
+    return rows
+
+
+def format_compare(a: dict, b: dict, name_a: str, name_b: str) -> str:
+    lines = [f"A = {name_a}", f"B = {name_b}",
+             f"{'stage / drop reason':<34} {'A':>10} {'B':>10} {'B - A':>10} {'A %':>8} {'B %':>8}",
+             "(stage rows: documents kept and kept % of the stage's input; reason rows: dropped and % of the run's input)"]
+    for r in compare_stats(a, b):
+        label = r["stage"] if r["reason"] is None else f"  - {r['reason']}"
+        lines.append(f"{label:<34} {r['a']:>10,} {r['b']:>10,} {r['b'] - r['a']:>+10,} {r['pct_a']:>7.2f}% {r['pct_b']:>7.2f}%")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ counts `in`, then either `kept` or `dropped/<reason>`, and writes one row per dr
 """
 
 import contextlib
+import hashlib
 import os
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from datatrove.utils.logging import logger
 
 from stages.parquet_io import AtomicParquetWriter
 from stages.reasons import ERROR, STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT, allowed_reasons
-from stages.schema import REMOVED_SCHEMA
+from stages.schema import INSPECT_SCHEMA, KEPT, REMOVED_SCHEMA
 
 
 @dataclass
@@ -24,6 +25,57 @@ class Drop:
     reason: str
     value: float | None = None
     detail: str = ""
+
+
+@dataclass
+class StageOutput:
+    """Where a stage writes what it removed (removed/) and its inspection sample (inspect/)."""
+
+    removed_dir: str | None = None
+    removed_text_chars: int | None = 10000
+    inspect_dir: str | None = None
+    inspect_rate: float = 0.0  # share of documents (by id hash) whose metrics are recorded
+    inspect_text_chars: int = 500
+
+
+def inspect_selected(doc_id: str, rate: float) -> bool:
+    """Deterministic, layout-independent choice: the same documents are sampled whatever the task split."""
+    if rate <= 0:
+        return False
+    h = int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8).digest(), "big")
+    return h < rate * 2**64
+
+
+class InspectWriter:
+    def __init__(self, output: StageOutput, stage: str, rank: int):
+        self.output = output
+        self._writer = (
+            AtomicParquetWriter(os.path.join(output.inspect_dir, stage, f"{rank:05d}.parquet"), INSPECT_SCHEMA, 1000)
+            if output.inspect_dir and output.inspect_rate > 0
+            else None
+        )
+
+    def __enter__(self):
+        if self._writer:
+            self._writer.__enter__()
+        return self
+
+    def wants(self, doc: Document) -> bool:
+        return self._writer is not None and inspect_selected(doc.id or "", self.output.inspect_rate)
+
+    def write(self, doc: Document, outcome: str, metrics: dict, text: str):
+        self._writer.write({
+            "id": doc.id,
+            "url": doc.metadata.get("url"),
+            "outcome": outcome,
+            "metrics": [(k, float(v)) for k, v in metrics.items() if v is not None],
+            "text": (text or "")[: self.output.inspect_text_chars],
+        })
+
+    def __exit__(self, *exc):
+        if self._writer:
+            return self._writer.__exit__(*exc)
+        return False
 
 
 class RemovedWriter:
@@ -71,10 +123,9 @@ class RefineryStage(PipelineStep):
     type = "refinery"
     name: str = None
 
-    def __init__(self, removed_dir: str | None = None, removed_text_chars: int | None = 10000):
+    def __init__(self, output: StageOutput | None = None):
         super().__init__()
-        self.removed_dir = removed_dir
-        self.removed_text_chars = removed_text_chars
+        self.output = output or StageOutput()
         self._reasons = set(allowed_reasons(self.name))
 
     def process(self, doc: Document) -> Drop | None:
@@ -88,9 +139,14 @@ class RefineryStage(PipelineStep):
     def count_in(self):
         self.stat_update(STAT_IN)
 
+    def metrics(self, doc: Document, text_in: str, verdict: Drop | None) -> dict[str, float | None]:
+        """What the inspection sample records for a document (text_in: its text as it entered the stage)."""
+        return {"chars": len(text_in or "")}
+
     def keep(self, doc: Document):
         self.stat_update(STAT_KEPT)
         self.stat_update("doc_len", value=len(doc.text or ""), unit="doc")
+        self.stat_update("kept_bytes", value=len((doc.text or "").encode("utf-8", "replace")), unit="doc")
 
     def drop(self, removed: RemovedWriter, doc: Document, drop: Drop):
         if drop.reason not in self._reasons:
@@ -105,17 +161,32 @@ class RefineryStage(PipelineStep):
             logger.opt(exception=True).warning(f"[{self.name}] error on document {doc.id}: {e!r}")
             return Drop(ERROR, detail=f"{type(e).__name__}: {e}"[:500])
 
+    def writers(self, rank: int):
+        o = self.output
+        return RemovedWriter(o.removed_dir, self.name, rank, o.removed_text_chars), InspectWriter(o, self.name, rank)
+
+    def account(self, doc: Document, verdict: Drop | None, text_in: str, removed, inspect) -> bool:
+        """Counts the verdict, records it; True when the document is kept."""
+        if inspect.wants(doc):
+            try:
+                metrics = self.metrics(doc, text_in, verdict)
+            except Exception as e:  # noqa: BLE001 - measuring for the report must not drop or crash anything
+                logger.warning(f"[{self.name}] could not measure document {doc.id}: {e!r}")
+                metrics = {}
+            inspect.write(doc, KEPT if verdict is None else verdict.reason, metrics, text_in)
+        if verdict is None:
+            self.keep(doc)
+            return True
+        self.drop(removed, doc, verdict)
+        return False
+
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        with (
-            RemovedWriter(self.removed_dir, self.name, rank, self.removed_text_chars) as removed,
-            self.session(),
-        ):
+        removed, inspect = self.writers(rank)
+        with removed, inspect, self.session():
             for doc in data:
                 self.count_in()
+                text_in = doc.text
                 with self.track_time():
                     verdict = self.safe_process(doc)
-                if verdict is None:
-                    self.keep(doc)
+                if self.account(doc, verdict, text_in, removed, inspect):
                     yield doc
-                else:
-                    self.drop(removed, doc, verdict)

@@ -14,8 +14,8 @@ from stages.base import Drop, RefineryStage
 class ExtractStage(RefineryStage):
     name = "extract"
 
-    def __init__(self, removed_dir=None, removed_text_chars=10000, timeout: float = 1.0, **params):
-        super().__init__(removed_dir, removed_text_chars)
+    def __init__(self, output=None, timeout: float = 1.0, **params):
+        super().__init__(output)
         self.timeout = timeout
         self.inner = Trafilatura(timeout=timeout, **params)
         self._sandbox: ExtractorSandbox | None = None
@@ -26,6 +26,9 @@ class ExtractStage(RefineryStage):
         self.inner.extract("<html><body><p>warm up</p></body></html>")
         self._sandbox = ExtractorSandbox(timeout=self.timeout, warmup_text="")
         return self._sandbox
+
+    def metrics(self, doc, text_in, verdict):
+        return {"html_chars": len(text_in or ""), "text_chars": len(doc.text or "") if verdict is None else None}
 
     def process(self, doc: Document) -> Drop | None:
         html_chars = len(doc.text)

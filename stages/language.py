@@ -45,14 +45,16 @@ class LanguageStage(RefineryStage):
         languages: list[str] | None = ("en",),
         threshold: float = 0.65,
         model_path: str | None = None,
-        removed_dir=None,
-        removed_text_chars=10000,
+        output=None,
     ):
-        super().__init__(removed_dir, removed_text_chars)
+        super().__init__(output)
         # None (or an empty list) keeps every language whose top score clears the threshold
         self.languages = list(languages) if languages else None
         self.threshold = threshold
         self.lid = LocalFT176LID(self.languages, model_path or lid176_path())
+
+    def metrics(self, doc, text_in, verdict):
+        return {"chars": len(text_in or ""), "language_score": doc.metadata.get("language_score")}
 
     def process(self, doc: Document) -> Drop | None:
         (lang, score), wanted = self.lid.predict(doc)

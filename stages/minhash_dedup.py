@@ -221,8 +221,8 @@ class MinhashDedupStage(RefineryStage):
 
     name = "minhash_dedup"
 
-    def __init__(self, config: MinhashConfig, removed_dir=None, removed_text_chars=10000):
-        super().__init__(removed_dir, removed_text_chars)
+    def __init__(self, config: MinhashConfig, output=None):
+        super().__init__(output)
         self.config = config
         self._remove: dict[int, tuple[str, str, int]] = {}
 

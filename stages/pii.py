@@ -56,10 +56,9 @@ class PIIStage(RefineryStage):
         email_replacement: str = "<EMAIL>",
         ip_replacement: str = "<IP_ADDRESS>",
         phone_replacement: str = "<PHONE_NUMBER>",
-        removed_dir=None,
-        removed_text_chars=10000,
+        output=None,
     ):
-        super().__init__(removed_dir, removed_text_chars)
+        super().__init__(output)
         self.rules = []
         if emails:
             self.rules.append(("email", EMAIL_RE, None, email_replacement))

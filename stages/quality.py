@@ -10,8 +10,8 @@ from stages.base import Drop, RefineryStage
 class DatatroveFilterStage(RefineryStage):
     filter_class: type = None
 
-    def __init__(self, removed_dir=None, removed_text_chars=10000, **params):
-        super().__init__(removed_dir, removed_text_chars)
+    def __init__(self, output=None, **params):
+        super().__init__(output)
         self.inner = self.filter_class(**params)
 
     def process(self, doc: Document) -> Drop | None:
@@ -20,6 +20,16 @@ class DatatroveFilterStage(RefineryStage):
         if keep:
             return None
         return Drop(reason, value=self.measure(reason, text))
+
+    def metrics(self, doc, text_in, verdict):
+        # every metric the stage's rules threshold, one per reason, so the report can show where each cut falls
+        out = {"chars": len(text_in or "")}
+        for reason in sorted(self._reasons):
+            if verdict is not None and verdict.reason == reason and verdict.value is not None:
+                out[reason] = verdict.value
+            else:
+                out[reason] = self.measure(reason, text_in or "")
+        return out
 
     def measure(self, reason: str, text: str) -> float | None:
         """The metric behind `reason` for this text (only computed for dropped documents)."""

@@ -16,7 +16,7 @@ import fsspec
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.utils.logging import logger
 
-from stages.base import Drop, RefineryStage, RemovedWriter
+from stages.base import Drop, RefineryStage
 from stages.parquet_io import write_json_atomic
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/xhtml", "text/xhtml"})
@@ -97,10 +97,9 @@ class WarcReadStage(RefineryStage):
         dump: str | None = None,
         max_record_bytes: int = 10_000_000,
         errors_dir: str | None = None,
-        removed_dir: str | None = None,
-        removed_text_chars: int | None = 10000,
+        output=None,
     ):
-        super().__init__(removed_dir, removed_text_chars)
+        super().__init__(output)
         self.files = list(files)
         self.dump = dump
         self.max_record_bytes = max_record_bytes
@@ -110,16 +109,14 @@ class WarcReadStage(RefineryStage):
         if data:
             yield from data
         errors: list[dict] = []
-        with RemovedWriter(self.removed_dir, self.name, rank, self.removed_text_chars) as removed:
+        removed, inspect = self.writers(rank)
+        with removed, inspect:
             for path in self.files[rank::world_size]:
                 self.stat_update("files")
                 for doc, verdict in self.read_file(path, errors):
                     self.count_in()
-                    if verdict is None:
-                        self.keep(doc)
+                    if self.account(doc, verdict, doc.text, removed, inspect):
                         yield doc
-                    else:
-                        self.drop(removed, doc, verdict)
         if self.errors_dir:
             write_json_atomic(os.path.join(self.errors_dir, f"{rank:05d}.json"), errors)
 

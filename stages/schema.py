@@ -54,6 +54,21 @@ REMOVE_SCHEMA = pa.schema(
 
 
 # token shards (DIR/shards/{train,val}/*.parquet): one row per document, EOS appended
+# inspect/<stage>/<task>.parquet: a deterministic sample (by id hash, output.inspect_rate) of the documents
+# that entered a stage, kept or not, with the metrics users tune thresholds by, measured on the text as it
+# entered the stage; `refinery report` draws its distributions and kept examples from these rows
+INSPECT_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("url", pa.string()),
+        ("outcome", pa.string()),  # "kept", or the drop reason
+        ("metrics", pa.map_(pa.string(), pa.float64())),
+        ("text", pa.string()),  # first output.inspect_text_chars characters
+    ]
+)
+KEPT = "kept"
+
+
 def token_shard_schema(dtype: str, metadata: dict) -> pa.Schema:
     """dtype: "uint16" when the vocabulary fits, else "uint32"; metadata: tokenizer_sha256, vocab_size, eos_id,
     dtype (stored as schema metadata so a shard alone says how to read it)."""

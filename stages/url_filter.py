@@ -9,8 +9,8 @@ from stages.base import Drop, RefineryStage
 class URLFilterStage(RefineryStage):
     name = "url_filter"
 
-    def __init__(self, removed_dir=None, removed_text_chars=10000, **params):
-        super().__init__(removed_dir, removed_text_chars)
+    def __init__(self, output=None, **params):
+        super().__init__(output)
         from tldextract import TLDExtract
 
         self.inner = URLFilter(**params)

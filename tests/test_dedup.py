@@ -6,6 +6,7 @@ import random
 import pyarrow.parquet as pq
 from datatrove.data import Document
 
+from stages.base import StageOutput
 from stages.minhash_dedup import (
     ROW_KEY,
     MinhashBucketStep,
@@ -42,7 +43,7 @@ def run_dedup(tasks_docs: list[list[Document]], work_dir: str):
     for rank, docs in enumerate(tasks_docs):
         for i, d in enumerate(docs):
             d.metadata[ROW_KEY] = i
-        stage = MinhashDedupStage(cfg, removed_dir=work_dir + "/removed")
+        stage = MinhashDedupStage(cfg, output=StageOutput(removed_dir=work_dir + "/removed"))
         kept += list(stage.run(iter(docs), rank=rank, world_size=len(tasks_docs)))
         removed += pq.read_table(f"{work_dir}/removed/minhash_dedup/{rank:05d}.parquet").to_pylist()
     return kept, removed

@@ -6,6 +6,7 @@ from datatrove.data import Document
 
 from conftest import article_html
 from pipeline.config import stage_defaults
+from stages.base import StageOutput
 from stages.c4_quality import C4QualityStage
 from stages.extract import ExtractStage
 from stages.fineweb_quality import FineWebQualityStage
@@ -39,7 +40,7 @@ def run_stage(stage, docs, tmp_path=None):
 
 def make(cls, tmp_path, **overrides):
     params = {**stage_defaults()[cls.name], **overrides}
-    return cls(removed_dir=str(tmp_path), **params)
+    return cls(output=StageOutput(removed_dir=str(tmp_path)), **params)
 
 
 def test_url_filter(tmp_path):
