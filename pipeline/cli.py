@@ -82,6 +82,17 @@ def cmd_sample_data(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from pipeline.report import write_report
+
+    for d in (args.dir, args.compare):
+        if d and not os.path.isdir(d):
+            raise SystemExit(f"refinery report: no such run folder: {d}")
+    path = write_report(args.dir, args.output, args.compare)
+    print(f"wrote {path} ({os.path.getsize(path) / 1e3:.0f} KB); open it in a browser, it needs no network")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="refinery", description="Common Crawl WARC -> curated pretraining data")
     sub = p.add_subparsers(dest="command", required=True)
@@ -101,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.add_argument("--compare", metavar="DIR_B", help="a second run: both funnels side by side, with the change")
     s.set_defaults(fn=cmd_stats)
+
+    rp = sub.add_parser("report", help="a self-contained HTML report of a run (or two runs compared)")
+    rp.add_argument("dir")
+    rp.add_argument("-o", "--output", default="report.html", help="HTML file to write (default: report.html)")
+    rp.add_argument("--compare", metavar="DIR_B", help="a second run: both side by side, with the change")
+    rp.set_defaults(fn=cmd_report)
 
     from trainer.cli import add_sample_arguments, add_train_arguments, cmd_sample, cmd_train
 

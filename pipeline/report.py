@@ -1,0 +1,312 @@
+"""`refinery report`: one self-contained HTML file (no network, no CDN) about a run, or two runs compared.
+
+It only reads what the run recorded: the merged stats (pipeline.stats), removed/<stage>/ (every dropped
+document with its reason and deciding value) and inspect/<stage>/ (a hash-chosen sample of the documents
+that entered each stage, kept or not, with the metrics its rules threshold). Samples are chosen by a hash of
+the document id, so the same run always gives the same report.
+"""
+
+import glob
+import hashlib
+import html
+import json
+import math
+import os
+
+import pyarrow.parquet as pq
+
+from pipeline.stats import collect_stats, compare_stats
+from stages.reasons import STAGE_ORDER
+from stages.schema import KEPT
+
+EXAMPLES = 5  # documents shown per stage and reason
+BINS = 30
+SNIPPET = 300
+
+
+def _order(doc_id: str) -> bytes:
+    return hashlib.blake2b((doc_id or "").encode(), digest_size=8).digest()
+
+
+def _files(run_dir: str, kind: str, stage: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(run_dir, kind, stage, "*.parquet")))
+
+
+def dropped_examples(run_dir: str, stage: str, k: int = EXAMPLES) -> dict[str, list[dict]]:
+    """Per reason, the k dropped documents with the smallest id hash."""
+    chosen: dict[str, list[tuple[bytes, str, int]]] = {}
+    files = _files(run_dir, "removed", stage)
+    for fi, path in enumerate(files):
+        t = pq.read_table(path, columns=["id", "reason"])
+        for row, (doc_id, reason) in enumerate(zip(t.column("id").to_pylist(), t.column("reason").to_pylist())):
+            chosen.setdefault(reason, []).append((_order(doc_id), fi, row))
+    picked = {reason: sorted(items)[:k] for reason, items in chosen.items()}
+    wanted: dict[int, list[int]] = {}
+    for items in picked.values():
+        for _, fi, row in items:
+            wanted.setdefault(fi, []).append(row)
+    fetched = {}
+    for fi, rows in wanted.items():  # one read per file, only the chosen rows kept
+        for row, r in zip(rows, pq.read_table(files[fi]).take(rows).to_pylist()):
+            fetched[fi, row] = {"id": r["id"], "url": r["url"], "value": r["value"], "detail": r["detail"],
+                                "text": (r["text"] or "")[:SNIPPET]}
+    return {reason: [fetched[fi, row] for _, fi, row in items] for reason, items in picked.items()}
+
+
+def _histogram(kept: list[float], dropped: list[float]) -> dict:
+    values = kept + dropped
+    lo, hi = min(values), max(values)
+    if hi == lo:
+        hi = lo + 1
+    width = (hi - lo) / BINS
+    k, d = [0] * BINS, [0] * BINS
+    for series, counts in ((kept, k), (dropped, d)):
+        for v in series:
+            counts[min(BINS - 1, int((v - lo) / width))] += 1
+    return {"lo": lo, "hi": hi, "kept": k, "dropped": d}
+
+
+def inspection(run_dir: str, stage: str, k: int = EXAMPLES) -> dict:
+    """Distributions of every recorded metric (kept vs dropped) and kept examples, from inspect/<stage>/."""
+    values: dict[str, tuple[list, list]] = {}
+    kept_rows = []
+    total = 0
+    for path in _files(run_dir, "inspect", stage):
+        for r in pq.read_table(path).to_pylist():
+            total += 1
+            kept = r["outcome"] == KEPT
+            for name, v in r["metrics"] or []:
+                if v is not None and math.isfinite(v):
+                    values.setdefault(name, ([], []))[0 if kept else 1].append(v)
+            if kept:
+                kept_rows.append((_order(r["id"]), r))
+    kept_rows.sort(key=lambda x: x[0])
+    examples = [{"id": r["id"], "url": r["url"], "metrics": dict(r["metrics"] or []), "text": (r["text"] or "")[:SNIPPET]}
+                for _, r in kept_rows[:k]]
+    hists = {name: _histogram(kv, dv) for name, (kv, dv) in sorted(values.items()) if kv or dv}
+    return {"sampled": total, "histograms": hists, "kept_examples": examples}
+
+
+def cluster_sizes(run_dir: str) -> dict[int, int]:
+    """Duplicate clusters by size, from the dedup stage's removed rows (a cluster of n drops n - 1 documents,
+    each carrying n as its value)."""
+    dropped_by_size: dict[int, int] = {}
+    for path in _files(run_dir, "removed", "minhash_dedup"):
+        for v in pq.read_table(path, columns=["value"]).column("value").to_pylist():
+            if v:
+                dropped_by_size[int(v)] = dropped_by_size.get(int(v), 0) + 1
+    return {size: n // max(1, size - 1) for size, n in sorted(dropped_by_size.items())}
+
+
+def report_data(run_dir: str) -> dict:
+    stats = collect_stats(run_dir)
+    stages = []
+    for s in stats["stages"]:
+        stages.append({**s, "examples": dropped_examples(run_dir, s["name"]), **inspection(run_dir, s["name"])})
+    return {"run": os.path.abspath(run_dir), "stats": stats, "stages": stages, "clusters": cluster_sizes(run_dir)}
+
+
+def write_report(run_dir: str, out_path: str, compare_dir: str | None = None) -> str:
+    if compare_dir:
+        a, b = collect_stats(run_dir), collect_stats(compare_dir)
+        data = {"mode": "compare", "a": os.path.abspath(run_dir), "b": os.path.abspath(compare_dir),
+                "stats_a": a, "stats_b": b, "rows": compare_stats(a, b)}
+        title = f"refinery: {os.path.basename(os.path.abspath(run_dir))} vs {os.path.basename(os.path.abspath(compare_dir))}"
+    else:
+        data = {"mode": "run", **report_data(run_dir)}
+        title = f"refinery report: {os.path.basename(os.path.abspath(run_dir))}"
+    payload = json.dumps(data, ensure_ascii=True).replace("</", "<\\/")  # no "</script>" inside the script
+    page = TEMPLATE.replace("__TITLE__", html.escape(title)).replace("__DATA__", payload)
+    page = page.replace("__STAGE_ORDER__", json.dumps(list(STAGE_ORDER)))
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    tmp = os.path.join(os.path.dirname(os.path.abspath(out_path)), f".{os.path.basename(out_path)}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(page)
+    os.replace(tmp, out_path)
+    return out_path
+
+
+TEMPLATE = r"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>__TITLE__</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;color:#222}
+h1{font-size:1.5em}h2{margin-top:2em;border-bottom:1px solid #ccc}h3{margin-bottom:.3em}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right;vertical-align:top}
+td.l,th.l{text-align:left}td.t{text-align:left;font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap;max-width:640px;word-break:break-word}
+tr.stage td{background:#f3f6fa;font-weight:600}.muted{color:#777}
+.chart{margin:.4em 0 1em}.hists{display:flex;flex-wrap:wrap;gap:12px}.hist{border:1px solid #eee;padding:4px}
+.legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}
+details{margin:.3em 0}summary{cursor:pointer}
+</style></head><body>
+<h1>__TITLE__</h1>
+<div id="root"></div>
+<script type="application/json" id="data">__DATA__</script>
+<script>
+"use strict";
+var ERRORS = [];
+window.addEventListener("error", function (e) { ERRORS.push(String(e.message)); document.body.dataset.errors = ERRORS.join(" | "); });
+var consoleError = console.error;
+console.error = function () { ERRORS.push(Array.prototype.join.call(arguments, " ")); document.body.dataset.errors = ERRORS.join(" | "); consoleError.apply(console, arguments); };
+var STAGE_ORDER = __STAGE_ORDER__;
+var D = JSON.parse(document.getElementById("data").textContent);
+var KEPT_COLOR = "#4c78a8", DROP_COLOR = "#e45756", B_COLOR = "#f58518";
+var charts = 0;
+var SVG = "http://www.w3.org/2000/svg";
+
+function el(tag, attrs, text) {
+  var e = document.createElement(tag);
+  for (var k in (attrs || {})) e.setAttribute(k, attrs[k]);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  return e;
+}
+function svgEl(tag, attrs, text) {
+  var e = document.createElementNS(SVG, tag);
+  for (var k in (attrs || {})) e.setAttribute(k, attrs[k]);
+  if (text !== undefined) e.textContent = String(text);
+  return e;
+}
+function fmt(n) { return (n === null || n === undefined) ? "" : (typeof n === "number" && !Number.isInteger(n) ? n.toPrecision(4) : Number(n).toLocaleString("en-US")); }
+function pct(a, b) { return b ? (100 * a / b).toFixed(2) + "%" : "-"; }
+function section(parent, title, id) { var s = el("section", {id: id}); s.appendChild(el("h2", {}, title)); parent.appendChild(s); return s; }
+
+// horizontal bars: rows [{label, values:[..]}], colors per series
+function barChart(parent, rows, colors, names, title) {
+  var w = 1000, lh = 22, left = 330, top = 24, max = 0;
+  rows.forEach(function (r) { r.values.forEach(function (v) { max = Math.max(max, v); }); });
+  var per = lh * colors.length, h = top + rows.length * (per + 6) + 10;
+  var svg = svgEl("svg", {width: w, height: h, class: "chart", role: "img", "aria-label": title || "chart"});
+  if (names) names.forEach(function (n, i) {
+    svg.appendChild(svgEl("rect", {x: left + i * 160, y: 4, width: 10, height: 10, fill: colors[i]}));
+    svg.appendChild(svgEl("text", {x: left + i * 160 + 14, y: 13, "font-size": 12}, n));
+  });
+  rows.forEach(function (r, i) {
+    var y = top + i * (per + 6);
+    svg.appendChild(svgEl("text", {x: left - 6, y: y + per / 2 + 4, "text-anchor": "end", "font-size": 12}, r.label));
+    r.values.forEach(function (v, j) {
+      var bw = max ? Math.max(v > 0 ? 1 : 0, (w - left - 170) * v / max) : 0;
+      svg.appendChild(svgEl("rect", {x: left, y: y + j * lh, width: bw, height: lh - 4, fill: colors[j], class: "bar"}));
+      svg.appendChild(svgEl("text", {x: left + bw + 4, y: y + j * lh + lh - 8, "font-size": 11}, fmt(v) + (r.notes ? r.notes[j] : "")));
+    });
+  });
+  parent.appendChild(svg); charts++;
+}
+
+// stacked histogram of kept vs dropped
+function histogram(parent, name, h) {
+  var w = 360, ht = 150, pad = 28, n = h.kept.length, max = 0;
+  for (var i = 0; i < n; i++) max = Math.max(max, h.kept[i] + h.dropped[i]);
+  var box = el("div", {class: "hist"});
+  box.appendChild(el("div", {}, name));
+  var svg = svgEl("svg", {width: w, height: ht + pad, role: "img", "aria-label": name});
+  var bw = (w - 10) / n;
+  for (var i = 0; i < n; i++) {
+    var kh = max ? (ht - 10) * h.kept[i] / max : 0, dh = max ? (ht - 10) * h.dropped[i] / max : 0;
+    var x = 5 + i * bw, lo = h.lo + (h.hi - h.lo) * i / n, hi = h.lo + (h.hi - h.lo) * (i + 1) / n;
+    var r1 = svgEl("rect", {x: x, y: ht - kh, width: Math.max(bw - 1, 1), height: kh, fill: KEPT_COLOR, class: "bar"});
+    r1.appendChild(svgEl("title", {}, fmt(lo) + " to " + fmt(hi) + ": " + h.kept[i] + " kept"));
+    var r2 = svgEl("rect", {x: x, y: ht - kh - dh, width: Math.max(bw - 1, 1), height: dh, fill: DROP_COLOR, class: "bar"});
+    r2.appendChild(svgEl("title", {}, fmt(lo) + " to " + fmt(hi) + ": " + h.dropped[i] + " dropped"));
+    svg.appendChild(r1); svg.appendChild(r2);
+  }
+  svg.appendChild(svgEl("text", {x: 5, y: ht + 16, "font-size": 11}, fmt(h.lo)));
+  svg.appendChild(svgEl("text", {x: w - 5, y: ht + 16, "font-size": 11, "text-anchor": "end"}, fmt(h.hi)));
+  box.appendChild(svg); parent.appendChild(box); charts++;
+}
+
+function table(parent, head, rows, classes) {
+  var t = el("table"), tr = el("tr");
+  head.forEach(function (h, i) { tr.appendChild(el("th", {class: (classes && classes[i]) || ""}, h)); });
+  t.appendChild(tr);
+  rows.forEach(function (r) {
+    var row = el("tr", r.cls ? {class: r.cls} : {});
+    r.cells.forEach(function (c, i) { row.appendChild(el("td", {class: (classes && classes[i]) || ""}, c)); });
+    t.appendChild(row);
+  });
+  parent.appendChild(t); return t;
+}
+
+function examplesTable(parent, rows, valueName) {
+  table(parent, ["url", valueName, "text (start)"], rows.map(function (r) {
+    return {cells: [r.url || r.id, r.value !== undefined ? fmt(r.value) + (r.detail ? " " + r.detail : "")
+                    : Object.keys(r.metrics).slice(0, 3).map(function (k) { return k + "=" + fmt(r.metrics[k]); }).join(", "),
+                    r.text]};
+  }), ["l", "l", "t"]);
+}
+
+function renderRun(root) {
+  var st = D.stats.stages, runIn = st.length ? st[0]["in"] : 0, last = st.length ? st[st.length - 1].kept : 0;
+  var s = section(root, "Summary", "summary");
+  s.appendChild(el("p", {}, "Run " + D.run + ": " + fmt(runIn) + " records in, " + fmt(last) + " documents kept (" + pct(last, runIn) + ")."));
+  if (D.stats.tokens) s.appendChild(el("p", {}, "Token shards: " + Object.keys(D.stats.tokens).map(function (k) { return k + " " + fmt(D.stats.tokens[k].tokens) + " tokens in " + fmt(D.stats.tokens[k].rows) + " documents"; }).join(", ") + "."));
+  D.stats.errors.forEach(function (e) { s.appendChild(el("p", {class: "muted"}, "input error: " + e.file + ": " + e.error)); });
+
+  var f = section(root, "Funnel", "funnel");
+  barChart(f, st.map(function (x) { return {label: x.name, values: [x["in"], x.kept]}; }), ["#9ecae9", KEPT_COLOR], ["in", "kept"], "funnel");
+  var rows = [];
+  st.forEach(function (x) {
+    rows.push({cls: "stage", cells: [x.name, fmt(x["in"]), fmt(x.kept), pct(x.kept, x["in"]), fmt(x.kept_bytes), x.time_s.toFixed(1)]});
+    Object.keys(x.dropped).forEach(function (r) { rows.push({cells: ["  " + r, "", "-" + fmt(x.dropped[r]), pct(x.dropped[r], x["in"]) + " of stage", pct(x.dropped[r], runIn) + " of run", ""]}); });
+  });
+  table(f, ["stage / reason", "in", "kept / dropped", "kept %", "bytes kept", "time s"], rows, ["l"]);
+
+  var r = section(root, "Removals per reason", "reasons");
+  var reasonRows = [];
+  st.forEach(function (x) { Object.keys(x.dropped).forEach(function (k) { reasonRows.push({label: x.name + ": " + k, values: [x.dropped[k]], notes: [" (" + pct(x.dropped[k], runIn) + " of run)"]}); }); });
+  if (reasonRows.length) barChart(r, reasonRows, [DROP_COLOR], null, "removals"); else r.appendChild(el("p", {}, "Nothing was removed."));
+
+  var d = section(root, "Distributions", "distributions");
+  d.appendChild(el("p", {class: "muted"}, "Each stage's metrics over its inspection sample (output.inspect_rate of the documents, chosen by id hash), measured on the text as it entered the stage. Blue: kept, red: dropped by the stage. Metric names are the drop reasons whose rule thresholds them."));
+  D.stages.forEach(function (x) {
+    var names = Object.keys(x.histograms || {});
+    if (!names.length) return;
+    d.appendChild(el("h3", {}, x.name + " (" + fmt(x.sampled) + " documents sampled)"));
+    var box = el("div", {class: "hists"}); d.appendChild(box);
+    names.forEach(function (n) { histogram(box, n, x.histograms[n]); });
+  });
+  var sizes = Object.keys(D.clusters || {});
+  if (sizes.length) {
+    d.appendChild(el("h3", {}, "duplicate cluster sizes (minhash_dedup)"));
+    barChart(d, sizes.map(function (k) { return {label: k + " documents", values: [D.clusters[k]], notes: [" clusters"]}; }), [DROP_COLOR], null, "clusters");
+  }
+
+  var e = section(root, "Examples", "examples");
+  e.appendChild(el("p", {class: "muted"}, "For each stage and reason, up to five dropped documents (the value that decided it), beside kept ones; chosen by a hash of the document id, so the same run gives the same examples."));
+  D.stages.forEach(function (x) {
+    var reasons = Object.keys(x.examples || {});
+    e.appendChild(el("h3", {id: "ex-" + x.name}, x.name));
+    reasons.forEach(function (k) {
+      var det = el("details"); det.appendChild(el("summary", {}, "dropped: " + k + " (" + fmt(x.dropped[k] || 0) + ")"));
+      examplesTable(det, x.examples[k], "value"); e.appendChild(det);
+    });
+    if ((x.kept_examples || []).length) {
+      var det = el("details"); det.appendChild(el("summary", {}, "kept (" + fmt(x.kept) + ")"));
+      examplesTable(det, x.kept_examples, "metrics"); e.appendChild(det);
+    }
+  });
+}
+
+function renderCompare(root) {
+  var s = section(root, "Runs", "summary");
+  s.appendChild(el("p", {}, "A = " + D.a)); s.appendChild(el("p", {}, "B = " + D.b));
+  var f = section(root, "Funnel, side by side", "funnel");
+  var stageRows = D.rows.filter(function (r) { return r.reason === null; });
+  barChart(f, stageRows.map(function (r) { return {label: r.stage, values: [r.a, r.b]}; }), [KEPT_COLOR, B_COLOR], ["A kept", "B kept"], "funnel");
+  var c = section(root, "Change per stage and reason", "reasons");
+  var reasonRows = D.rows.filter(function (r) { return r.reason !== null; });
+  if (reasonRows.length) barChart(c, reasonRows.map(function (r) { return {label: r.stage + ": " + r.reason, values: [r.pct_a, r.pct_b], notes: ["% of run", "% of run"]}; }), [KEPT_COLOR, B_COLOR], ["A dropped (% of run)", "B dropped (% of run)"], "reasons");
+  table(c, ["stage / reason", "A", "B", "B - A", "A %", "B %"], D.rows.map(function (r) {
+    return {cls: r.reason === null ? "stage" : "", cells: [r.reason === null ? r.stage : "  " + r.reason, fmt(r.a), fmt(r.b), (r.b - r.a >= 0 ? "+" : "") + fmt(r.b - r.a), r.pct_a.toFixed(2) + "%", r.pct_b.toFixed(2) + "%"]};
+  }), ["l"]);
+  c.appendChild(el("p", {class: "muted"}, "Stage rows: documents kept and kept % of the stage's input. Reason rows: documents dropped and % of the run's input."));
+}
+
+try {
+  var root = document.getElementById("root");
+  if (D.mode === "compare") renderCompare(root); else renderRun(root);
+  document.body.dataset.charts = String(charts);
+} catch (err) {
+  ERRORS.push(String(err && err.stack || err)); document.body.dataset.errors = ERRORS.join(" | ");
+  throw err;
+}
+</script></body></html>
+"""
