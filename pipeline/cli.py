@@ -93,6 +93,19 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    from pipeline.verify import verify_run
+
+    problems, checks = verify_run(args.dir)
+    for p in problems:
+        print(f"FAIL: {p}")
+    if problems:
+        print(f"refinery verify: {len(problems)} problem(s) in {args.dir}", file=sys.stderr)
+        return 1
+    print(f"refinery verify: {args.dir} is consistent ({checks} checks)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="refinery", description="Common Crawl WARC -> curated pretraining data")
     sub = p.add_subparsers(dest="command", required=True)
@@ -118,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("-o", "--output", default="report.html", help="HTML file to write (default: report.html)")
     rp.add_argument("--compare", metavar="DIR_B", help="a second run: both side by side, with the change")
     rp.set_defaults(fn=cmd_report)
+
+    v = sub.add_parser("verify", help="check a run end to end (accounting, removed/, Parquet files, shards)")
+    v.add_argument("dir")
+    v.set_defaults(fn=cmd_verify)
 
     from trainer.cli import add_sample_arguments, add_train_arguments, cmd_sample, cmd_train
 
