@@ -280,3 +280,31 @@ def test_corrupt_checkpoint_is_a_clear_error(sample_run, trained, tmp_path, dama
     assert proc.returncode == 2 and want in proc.stderr, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "pwned").exists()
+
+
+def test_sigkill_during_training_then_resume_matches_uninterrupted(sample_run, tmp_path):
+    import signal
+    import time
+
+    cfg = train_config(tmp_path, max_steps=40, schedule_steps=40, ckpt_interval=3, eval_interval=10, log_interval=1)
+    whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
+    run_trainer("train", cfg, "--data", sample_run[0], "--out", whole, module=True)
+    proc = subprocess.Popen([sys.executable, "-m", "trainer", "train", cfg, "--data", sample_run[0], "--out", killed,
+                             "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = os.path.join(killed, "log.jsonl")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if os.path.exists(log) and sum(1 for _ in open(log)) >= 14:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "training finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    steps_before = max(s for s, _ in log_rows(killed)[0])
+    assert steps_before < 40
+    run_trainer("train", cfg, "--data", sample_run[0], "--out", killed, "--resume", module=True)
+    (tw, vw), (tk, vk) = log_rows(whole), log_rows(killed)
+    assert [s for s, _ in tk] == list(range(1, 41))  # rows past the checkpoint were dropped, none doubled
+    np.testing.assert_allclose([l for _, l in tk], [l for _, l in tw], rtol=1e-6)
+    np.testing.assert_allclose([l for _, l in vk], [l for _, l in vw], rtol=1e-6)
+    assert all(os.path.exists(os.path.join(killed, d, "model.safetensors")) for d in os.listdir(killed) if d.startswith("step_"))
