@@ -25,7 +25,7 @@ import torch  # noqa: E402
 from trainer.config import grad_accum_steps, load_train_config  # noqa: E402
 from trainer.data import read_manifest  # noqa: E402
 from trainer.model import GPT  # noqa: E402
-from trainer.train import train  # noqa: E402
+from trainer.train import train, uses_bf16  # noqa: E402
 
 
 def reference_tokens_per_s(cfg, vocab_size: int, device: torch.device, steps: int, warmup: int) -> float:
@@ -35,7 +35,7 @@ def reference_tokens_per_s(cfg, vocab_size: int, device: torch.device, steps: in
     opt = model.optimizer(cfg.lr, cfg.weight_decay, (cfg.beta1, cfg.beta2), device.type)
     if cfg.compile and device.type == "cuda":
         model = torch.compile(model)
-    use_bf16 = cfg.dtype == "bfloat16" or (cfg.dtype == "auto" and device.type == "cuda")
+    use_bf16 = uses_bf16(cfg, device.type)
     accum = grad_accum_steps(cfg, 1)
     x = torch.randint(0, vocab_size, (cfg.batch_size, cfg.model.block_size + 1), device=device)
     times = []

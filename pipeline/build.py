@@ -67,6 +67,12 @@ class RunLayout:
         return self.path("removed")
 
     @property
+    def sample(self):
+        """Where the bundled sample is generated when a run names no input: the run's input, so never deleted
+        with the run's outputs."""
+        return self.path("sample")
+
+    @property
     def inspect(self):
         return self.path("inspect")
 

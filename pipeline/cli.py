@@ -19,6 +19,7 @@ def _count_rows(folder: str) -> int | None:
 
 
 def cmd_run(args) -> int:
+    from pipeline.build import RunLayout
     from pipeline.config import load_config
     from pipeline.inputs import resolve_inputs
     from pipeline.run import run_pipeline
@@ -36,7 +37,7 @@ def cmd_run(args) -> int:
     inputs = args.input or cfg.inputs
     if not inputs:
         # no input anywhere: the bundled sample, generated once beside the run
-        sample = os.path.join(output, "sample", SAMPLE_NAME)
+        sample = os.path.join(RunLayout(output).sample, SAMPLE_NAME)
         if not os.path.exists(sample):
             write_sample(os.path.dirname(sample))
         inputs = [sample]

@@ -224,12 +224,12 @@ def parse_config(raw, source: str = "config") -> RunConfig:
     elif not isinstance(stages, dict):
         errors.append("stages: must be a mapping of stage name to options")
         stages = {}
+    elif "read" not in stages:
+        errors.append("stages.read: required (every run starts by reading WARC files)")
     defaults = stage_defaults()
     for name in stages:
         if name not in defaults:
             errors.append(f"stages.{name}: unknown stage (allowed: {', '.join(STAGE_ORDER + OUTPUT_STEPS)})")
-    if stages and "read" not in stages:
-        errors.append("stages.read: required (every run starts by reading WARC files)")
     if "shards" in stages and "tokenizer" not in stages:
         errors.append("stages.shards: needs stages.tokenizer (the shards are written with it)")
     for name in STAGE_ORDER + OUTPUT_STEPS:

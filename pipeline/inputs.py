@@ -22,6 +22,8 @@ def is_listing(value: str) -> bool:
 
 
 def _has_glob(value: str) -> bool:
+    if value.startswith(("http://", "https://")):
+        return False  # "?" starts a query string (signed URLs), and HTTP has no listing to glob
     return any(ch in value for ch in "*?[")
 
 

@@ -7,7 +7,6 @@ the document id, so the same run always gives the same report.
 """
 
 import glob
-import hashlib
 import html
 import json
 import math
@@ -16,6 +15,8 @@ import os
 import pyarrow.parquet as pq
 
 from pipeline.stats import collect_stats, compare_stats
+from stages.base import id_fraction
+from stages.parquet_io import temp_path_for
 from stages.reasons import STAGE_ORDER
 from stages.schema import KEPT
 
@@ -24,22 +25,18 @@ BINS = 30
 SNIPPET = 300
 
 
-def _order(doc_id: str) -> bytes:
-    return hashlib.blake2b((doc_id or "").encode(), digest_size=8).digest()
-
-
 def _files(run_dir: str, kind: str, stage: str) -> list[str]:
     return sorted(glob.glob(os.path.join(run_dir, kind, stage, "*.parquet")))
 
 
 def dropped_examples(run_dir: str, stage: str, k: int = EXAMPLES) -> dict[str, list[dict]]:
     """Per reason, the k dropped documents with the smallest id hash."""
-    chosen: dict[str, list[tuple[bytes, str, int]]] = {}
+    chosen: dict[str, list[tuple[float, int, int]]] = {}
     files = _files(run_dir, "removed", stage)
     for fi, path in enumerate(files):
         t = pq.read_table(path, columns=["id", "reason"])
         for row, (doc_id, reason) in enumerate(zip(t.column("id").to_pylist(), t.column("reason").to_pylist())):
-            chosen.setdefault(reason, []).append((_order(doc_id), fi, row))
+            chosen.setdefault(reason, []).append((id_fraction(doc_id, "examples"), fi, row))
     picked = {reason: sorted(items)[:k] for reason, items in chosen.items()}
     wanted: dict[int, list[int]] = {}
     for items in picked.values():
@@ -79,7 +76,7 @@ def inspection(run_dir: str, stage: str, k: int = EXAMPLES) -> dict:
                 if v is not None and math.isfinite(v):
                     values.setdefault(name, ([], []))[0 if kept else 1].append(v)
             if kept:
-                kept_rows.append((_order(r["id"]), r))
+                kept_rows.append((id_fraction(r["id"], "examples"), r))
     kept_rows.sort(key=lambda x: x[0])
     examples = [{"id": r["id"], "url": r["url"], "metrics": dict(r["metrics"] or []), "text": (r["text"] or "")[:SNIPPET]}
                 for _, r in kept_rows[:k]]
@@ -119,7 +116,7 @@ def write_report(run_dir: str, out_path: str, compare_dir: str | None = None) ->
     page = TEMPLATE.replace("__TITLE__", html.escape(title)).replace("__DATA__", payload)
     page = page.replace("__STAGE_ORDER__", json.dumps(list(STAGE_ORDER)))
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    tmp = os.path.join(os.path.dirname(os.path.abspath(out_path)), f".{os.path.basename(out_path)}.tmp-{os.getpid()}")
+    tmp = temp_path_for(os.path.abspath(out_path))
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(page)
     os.replace(tmp, out_path)

@@ -5,10 +5,12 @@ import json
 import os
 import shutil
 import time
+from dataclasses import asdict
 
 from pipeline.build import RunLayout, build_phases
 from pipeline.config import RunConfig
 from pipeline.preflight import check_dependencies
+from stages.parquet_io import write_json_atomic
 
 
 class RunError(RuntimeError):
@@ -27,15 +29,25 @@ def prepare_run_dir(cfg: RunConfig, files: list[str], layout: RunLayout, overwri
                     f"{layout.root} holds a run with a different config or input; "
                     f"choose another --output or pass --overwrite to delete it and start over"
                 )
-            shutil.rmtree(layout.root)
-    elif os.path.isdir(layout.root) and os.listdir(layout.root) and not overwrite:
-        if set(os.listdir(layout.root)) - {"sample"}:
-            raise RunError(f"{layout.root} is not empty and holds no refinery run; choose another --output or pass --overwrite")
+            clear_outputs(layout)
+    elif os.path.isdir(layout.root) and outputs(layout) and not overwrite:
+        raise RunError(f"{layout.root} is not empty and holds no refinery run; choose another --output or pass --overwrite")
     os.makedirs(layout.root, exist_ok=True)
-    tmp = marker + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"fingerprint": fingerprint, "config": cfg.__dict__, "inputs": files}, f, indent=1, default=str)
-    os.replace(tmp, marker)
+    write_json_atomic(marker, {"fingerprint": fingerprint, "config": asdict(cfg), "inputs": files})
+
+
+def outputs(layout: RunLayout) -> list[str]:
+    """Everything in the run folder but the generated sample (which may be this run's input)."""
+    keep = os.path.basename(layout.sample)
+    return [os.path.join(layout.root, n) for n in os.listdir(layout.root) if n != keep]
+
+
+def clear_outputs(layout: RunLayout):
+    for path in outputs(layout):
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
 
 
 def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool = False, log=print) -> dict:

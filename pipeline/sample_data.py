@@ -14,6 +14,8 @@ import os
 import random
 import uuid
 
+from stages.parquet_io import temp_path_for
+
 SAMPLE_NAME = "refinery-sample.warc.gz"
 _NS = uuid.UUID("6f0d3c4e-5b0e-4c4f-9a8e-1f2d3c4b5a69")
 
@@ -294,7 +296,7 @@ def write_sample(folder: str, seed: int = 0) -> str:
 
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, SAMPLE_NAME)
-    tmp = path + f".tmp-{os.getpid()}"
+    tmp = temp_path_for(path)
     date = "2024-02-21T08:15:00Z"
     with open(tmp, "wb") as f:
         writer = WARCWriter(f, gzip=True)

@@ -66,11 +66,12 @@ def collect_stats(run_dir: str) -> dict:
 
 
 def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+    if abs(n) < 1000:
+        return f"{n:.0f} B"
+    for unit in ("KB", "MB", "GB", "TB"):
         n /= 1000
-    return str(n)
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}"
 
 
 def _pct(part: int, whole: int) -> float:

@@ -113,9 +113,9 @@ def _verify_shards(run_dir: str, manifest_path: str, tables: dict, doc_ids: set)
             lengths = t.column("input_ids").combine_chunks().value_lengths().to_pylist()
             if lengths != t.column("num_tokens").to_pylist():
                 problems.append(f"{path}: num_tokens does not match the length of input_ids")
-            flat = t.column("input_ids").combine_chunks().flatten()
-            if len(flat) and max(flat.to_numpy()) >= manifest.get("vocab_size", 0):
-                problems.append(f"{path}: token id {max(flat.to_numpy())} >= vocab_size {manifest.get('vocab_size')}")
+            flat = t.column("input_ids").combine_chunks().flatten().to_numpy()
+            if len(flat) and flat.max() >= manifest.get("vocab_size", 0):
+                problems.append(f"{path}: token id {flat.max()} >= vocab_size {manifest.get('vocab_size')}")
             rows += t.num_rows
             tokens += sum(lengths)
             seen += t.column("doc_id").to_pylist()

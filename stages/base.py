@@ -27,6 +27,10 @@ class Drop:
     detail: str = ""
 
 
+class RunIntegrityError(RuntimeError):
+    """The run's own intermediate data is inconsistent: the task must fail (and be rerun), not drop a document."""
+
+
 @dataclass
 class StageOutput:
     """Where a stage writes what it removed (removed/) and its inspection sample (inspect/)."""
@@ -38,12 +42,11 @@ class StageOutput:
     inspect_text_chars: int = 500
 
 
-def inspect_selected(doc_id: str, rate: float) -> bool:
-    """Deterministic, layout-independent choice: the same documents are sampled whatever the task split."""
-    if rate <= 0:
-        return False
-    h = int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8).digest(), "big")
-    return h < rate * 2**64
+def id_fraction(doc_id: str, purpose: str = "") -> float:
+    """A document's fixed place in [0, 1) from a hash of its id: every by-id choice (val split, inspection
+    sample, report examples) uses it, so none depends on how files were split between tasks; `purpose` salts
+    the hash so different choices pick independent documents."""
+    return int.from_bytes(hashlib.sha256((purpose + (doc_id or "")).encode()).digest()[:8], "big") / 2**64
 
 
 class InspectWriter:
@@ -61,7 +64,7 @@ class InspectWriter:
         return self
 
     def wants(self, doc: Document) -> bool:
-        return self._writer is not None and inspect_selected(doc.id or "", self.output.inspect_rate)
+        return self._writer is not None and id_fraction(doc.id, "inspect") < self.output.inspect_rate
 
     def write(self, doc: Document, outcome: str, metrics: dict, text: str):
         self._writer.write({
@@ -145,7 +148,6 @@ class RefineryStage(PipelineStep):
 
     def keep(self, doc: Document):
         self.stat_update(STAT_KEPT)
-        self.stat_update("doc_len", value=len(doc.text or ""), unit="doc")
         self.stat_update("kept_bytes", value=len((doc.text or "").encode("utf-8", "replace")), unit="doc")
 
     def drop(self, removed: RemovedWriter, doc: Document, drop: Drop):
@@ -157,9 +159,15 @@ class RefineryStage(PipelineStep):
     def safe_process(self, doc: Document) -> Drop | None:
         try:
             return self.process(doc)
+        except RunIntegrityError:
+            raise
         except Exception as e:  # noqa: BLE001 - a stage bug on one document must not end the run
-            logger.opt(exception=True).warning(f"[{self.name}] error on document {doc.id}: {e!r}")
-            return Drop(ERROR, detail=f"{type(e).__name__}: {e}"[:500])
+            return self.error_drop(doc, e)
+
+    def error_drop(self, doc: Document, e: Exception) -> Drop:
+        """Call from an except block: logs the traceback and drops the document as `error`."""
+        logger.opt(exception=True).warning(f"[{self.name}] error on document {doc.id}: {e!r}")
+        return Drop(ERROR, detail=f"{type(e).__name__}: {e}"[:500])
 
     def writers(self, rank: int):
         o = self.output

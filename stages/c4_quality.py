@@ -11,9 +11,8 @@ class C4QualityStage(DatatroveFilterStage):
     name = "c4_quality"
     filter_class = C4QualityFilter
 
-    def measure(self, reason, text):
-        if reason != "too_few_sentences":
-            return None  # lorem ipsum and curly brackets are yes/no rules
+    def measures(self, text):
+        # lorem ipsum and curly brackets are yes/no rules: only the sentence count has a value
         f = self.inner
         count = 0
         for line in text.splitlines():
@@ -31,4 +30,4 @@ class C4QualityStage(DatatroveFilterStage):
             ):
                 continue
             count += len(split_into_sentences(line, f.language))
-        return count
+        return {"too_few_sentences": count}

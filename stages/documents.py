@@ -9,9 +9,10 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from stages.minhash_dedup import ROW_KEY
 from stages.parquet_io import AtomicParquetWriter
 from stages.schema import DOCUMENT_COLUMNS, DOCUMENT_SCHEMA
+
+ROW_KEY = "_row"  # a document's position in its task's file, set by DocumentReader (the dedup stage matches on it)
 
 
 def task_file(folder: str, rank: int) -> str:

@@ -10,25 +10,21 @@ class GopherQualityStage(DatatroveFilterStage):
     name = "gopher_quality"
     filter_class = GopherQualityFilter
 
-    def measure(self, reason, text):
+    def measures(self, text):
         words = split_into_words(text, self.inner.language)
         n_words = max(len(words), 1)
         non_symbol = [w for w in words if any(ch not in PUNCTUATION_SET for ch in w)]
         lines = text.splitlines() or [""]
-        if reason in ("gopher_short_doc", "gopher_long_doc"):
-            return len(non_symbol)
-        if reason in ("gopher_below_avg_threshold", "gopher_above_avg_threshold"):
-            return sum(map(len, non_symbol)) / max(len(non_symbol), 1)
-        if reason == "gopher_too_many_hashes":
-            return text.count("#") / n_words
-        if reason == "gopher_too_many_ellipsis":
-            return (text.count("...") + text.count("…")) / n_words
-        if reason == "gopher_too_many_bullets":
-            return sum(s.lstrip().startswith(("•", "-")) for s in lines) / len(lines)
-        if reason == "gopher_too_many_end_ellipsis":
-            return sum(s.rstrip().endswith(("...", "…")) for s in lines) / len(lines)
-        if reason == "gopher_below_alpha_threshold":
-            return sum(any(c.isalpha() for c in w) for w in words) / n_words
-        if reason == "gopher_enough_stop_words":
-            return len(self.inner.stop_words.intersection(words))
-        return None
+        mean_word = sum(map(len, non_symbol)) / max(len(non_symbol), 1)
+        return {
+            "gopher_short_doc": len(non_symbol),
+            "gopher_long_doc": len(non_symbol),
+            "gopher_below_avg_threshold": mean_word,
+            "gopher_above_avg_threshold": mean_word,
+            "gopher_too_many_hashes": text.count("#") / n_words,
+            "gopher_too_many_ellipsis": (text.count("...") + text.count("…")) / n_words,
+            "gopher_too_many_bullets": sum(s.lstrip().startswith(("•", "-")) for s in lines) / len(lines),
+            "gopher_too_many_end_ellipsis": sum(s.rstrip().endswith(("...", "…")) for s in lines) / len(lines),
+            "gopher_below_alpha_threshold": sum(any(c.isalpha() for c in w) for w in words) / n_words,
+            "gopher_enough_stop_words": len(self.inner.stop_words.intersection(words)),
+        }

@@ -1,7 +1,5 @@
 """Stage `gopher_repetition`: Gopher's repetition rules (datatrove GopherRepetitionFilter, FineWeb defaults)."""
 
-import re
-
 from datatrove.pipeline.filters.gopher_repetition_filter import (
     GopherRepetitionFilter,
     find_all_duplicate,
@@ -13,27 +11,23 @@ from datatrove.utils.text import split_into_words
 
 from stages.quality import DatatroveFilterStage
 
-_N_GRAM_REASON = re.compile(r"(top|duplicated)_(\d+)_")
-
 
 class GopherRepetitionStage(DatatroveFilterStage):
     name = "gopher_repetition"
     filter_class = GopherRepetitionFilter
 
-    def measure(self, reason, text):
+    def measures(self, text):
+        f = self.inner
         if not text:
-            return 0.0
-        if reason.startswith("dup_para"):
-            parts = self.inner.paragraph_exp.split(text.strip())
-        elif reason.startswith("dup_line"):
-            parts = self.inner._line_splitter.split(text)
-        else:
-            m = _N_GRAM_REASON.match(reason)
-            if not m:
-                return None
-            words = split_into_words(text, self.inner.language)
-            n = int(m.group(2))
-            chars = find_top_duplicate(get_n_grams(words, n)) if m.group(1) == "top" else find_all_duplicate(words, n)
-            return chars / len(text)
-        dup_items, dup_chars = find_duplicates(parts)
-        return dup_items / len(parts) if reason.endswith("_frac") and "char" not in reason else dup_chars / len(text)
+            return {"empty": 0.0}
+        out = {}
+        for kind, parts in (("para", f.paragraph_exp.split(text.strip())), ("line", f._line_splitter.split(text))):
+            dup_items, dup_chars = find_duplicates(parts)
+            out[f"dup_{kind}_frac"] = dup_items / len(parts)
+            out[f"dup_{kind}_char_frac"] = dup_chars / len(text)
+        words = split_into_words(text, f.language)
+        for n, _ in f.top_n_grams:
+            out[f"top_{n}_gram"] = find_top_duplicate(get_n_grams(words, n)) / len(text)
+        for n, _ in f.dup_n_grams:
+            out[f"duplicated_{n}_n_grams"] = find_all_duplicate(words, n) / len(text)
+        return out

@@ -16,17 +16,18 @@ import re
 from collections import defaultdict
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from stages.base import Drop, RefineryStage
+from stages.base import Drop, RefineryStage, RunIntegrityError
+from stages.documents import ROW_KEY
 from stages.parquet_io import AtomicParquetWriter, write_table_atomic
 from stages.schema import EDGE_SCHEMA, REMOVE_SCHEMA, SIGNATURE_SCHEMA
 
 _WORD = re.compile(r"\w+")
-ROW_KEY = "_row"  # position of a document in its task's intermediate file (set by IntermediateReader)
 
 
 def shingles(text: str, n: int) -> set[bytes]:
@@ -37,10 +38,6 @@ def shingles(text: str, n: int) -> set[bytes]:
     return {" ".join(words[i : i + n]).encode() for i in range(len(words) - n + 1)}
 
 
-def _hash32(b: bytes) -> int:
-    return xxhash.xxh32_intdigest(b)
-
-
 class MinhashConfig:
     """The parameters all four phases must agree on."""
 
@@ -48,14 +45,21 @@ class MinhashConfig:
         if bands * rows != num_perm:
             raise ValueError(f"minhash_dedup: bands x rows ({bands} x {rows}) must equal num_perm ({num_perm})")
         self.work_dir, self.ngram, self.num_perm, self.bands, self.rows, self.seed = work_dir, ngram, num_perm, bands, rows, seed
+        self._template = None  # built on first use, in the worker
+
+    def _minhash(self):
+        # datasketch draws num_perm permutations per MinHash(); draw them once and copy the empty sketch
+        if self._template is None:
+            from datasketch import MinHash
+
+            self._template = MinHash(num_perm=self.num_perm, seed=self.seed, hashfunc=xxhash.xxh32_intdigest)
+        return self._template.copy()
 
     def band_hashes(self, text: str) -> list[int] | None:
-        from datasketch import MinHash
-
         grams = shingles(text, self.ngram)
         if not grams:
             return None
-        mh = MinHash(num_perm=self.num_perm, seed=self.seed, hashfunc=_hash32)
+        mh = self._minhash()
         mh.update_batch(list(grams))
         hv = np.ascontiguousarray(mh.hashvalues, dtype=np.uint64)
         return [xxhash.xxh64_intdigest(hv[b * self.rows : (b + 1) * self.rows].tobytes()) for b in range(self.bands)]
@@ -94,20 +98,16 @@ class MinhashSignatureStep(PipelineStep):
             yield doc
         for band, band_rows in enumerate(rows):
             band_rows.sort()
-            table = _columns_table(
-                SIGNATURE_SCHEMA,
-                band_hash=[r[0] for r in band_rows],
-                doc_id=[r[1] for r in band_rows],
-                task=[rank] * len(band_rows),
-                index=[r[2] for r in band_rows],
+            table = pa.Table.from_pydict(
+                {
+                    "band_hash": [r[0] for r in band_rows],
+                    "doc_id": [r[1] for r in band_rows],
+                    "task": [rank] * len(band_rows),
+                    "index": [r[2] for r in band_rows],
+                },
+                schema=SIGNATURE_SCHEMA,
             )
             write_table_atomic(cfg.sig_path(band, rank), table)
-
-
-def _columns_table(schema, **columns):
-    import pyarrow as pa
-
-    return pa.table({name: pa.array(columns[name], type=schema.field(name).type) for name in schema.names}, schema=schema)
 
 
 def _iter_sorted(path: str):
@@ -131,16 +131,17 @@ class MinhashBucketStep(PipelineStep):
         for band in range(rank, cfg.bands, world_size):
             files = sorted(glob.glob(os.path.join(os.path.dirname(cfg.sig_path(band, 0)), "*.parquet")))
             with AtomicParquetWriter(cfg.edge_path(band), EDGE_SCHEMA, 10000) as out:
-                head, last_hash = None, None
-                for h, doc_id, task, index in heapq.merge(*(_iter_sorted(f) for f in files)):
-                    with self.track_time():
+                head, last_hash, edges = None, None, 0
+                with self.track_time():
+                    for h, doc_id, task, index in heapq.merge(*(_iter_sorted(f) for f in files)):
                         if h != last_hash:
                             head, last_hash = (doc_id, task, index), h
                             continue
-                        self.stat_update("edges")
+                        edges += 1
                         out.write(
                             {"a_id": head[0], "a_task": head[1], "a_index": head[2], "b_id": doc_id, "b_task": task, "b_index": index}
                         )
+                self.stat_update("edges", value=edges)
         if data:
             yield from data
 
@@ -204,12 +205,14 @@ class MinhashClusterStep(PipelineStep):
         self.stat_update("to_remove", value=sum(len(v) for v in per_task.values()))
         for task in range(self.tasks):
             rows = sorted(per_task.get(task, []))
-            table = _columns_table(
-                REMOVE_SCHEMA,
-                index=[r[0] for r in rows],
-                doc_id=[r[1] for r in rows],
-                kept_id=[r[2] for r in rows],
-                cluster_size=[r[3] for r in rows],
+            table = pa.Table.from_pydict(
+                {
+                    "index": [r[0] for r in rows],
+                    "doc_id": [r[1] for r in rows],
+                    "kept_id": [r[2] for r in rows],
+                    "cluster_size": [r[3] for r in rows],
+                },
+                schema=REMOVE_SCHEMA,
             )
             write_table_atomic(cfg.remove_path(task), table)
         if data:
@@ -239,5 +242,5 @@ class MinhashDedupStage(RefineryStage):
             return None
         doc_id, kept_id, cluster_size = hit
         if doc_id != doc.id:
-            raise RuntimeError(f"dedup removal list does not match the documents of this task ({doc_id} != {doc.id})")
+            raise RunIntegrityError(f"dedup removal list does not match the documents of this task ({doc_id} != {doc.id})")
         return Drop("duplicate", value=float(cluster_size), detail=f"kept {kept_id}")

@@ -19,18 +19,13 @@ class DatatroveFilterStage(RefineryStage):
         keep, reason = get_filter_result(self.inner.filter(doc))
         if keep:
             return None
-        return Drop(reason, value=self.measure(reason, text))
+        return Drop(reason, value=self.measures(text).get(reason))
 
     def metrics(self, doc, text_in, verdict):
-        # every metric the stage's rules threshold, one per reason, so the report can show where each cut falls
-        out = {"chars": len(text_in or "")}
-        for reason in sorted(self._reasons):
-            if verdict is not None and verdict.reason == reason and verdict.value is not None:
-                out[reason] = verdict.value
-            else:
-                out[reason] = self.measure(reason, text_in or "")
-        return out
+        return {"chars": len(text_in or ""), **self.measures(text_in or "")}
 
-    def measure(self, reason: str, text: str) -> float | None:
-        """The metric behind `reason` for this text (only computed for dropped documents)."""
-        return None
+    def measures(self, text: str) -> dict[str, float]:
+        """The value each of the stage's rules thresholds, keyed by the reason it drops for, computed in one pass
+        over the text (for removed/ rows and the inspection sample only, never for the decision itself).
+        Yes/no rules have no entry."""
+        return {}

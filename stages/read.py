@@ -72,12 +72,15 @@ def decode_html(payload: bytes, declared: str | None) -> tuple[str, str] | None:
     return None
 
 
+# control bytes other than whitespace are rare in text of any charset
+_CONTROL_BYTES = bytes(b for b in range(32) if b < 9 or 13 < b)
+
+
 def looks_binary(payload: bytes) -> bool:
     head = payload[:4096]
     if b"\x00" in head:
         return True
-    # control bytes other than whitespace are rare in text of any charset
-    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
     return controls > len(head) * 0.05
 
 
@@ -175,8 +178,8 @@ class WarcReadStage(RefineryStage):
         doc = Document(text="", id=record_id, metadata=metadata)
         try:
             return doc, self._judge(record, doc)
-        except Exception as e:  # noqa: BLE001
-            return doc, Drop("error", detail=f"{type(e).__name__}: {e}"[:500])
+        except Exception as e:  # noqa: BLE001 - one bad record must not end the file
+            return doc, self.error_drop(doc, e)
 
     def _judge(self, record, doc: Document) -> Drop | None:
         if record.rec_type != "response":

@@ -53,7 +53,6 @@ REMOVE_SCHEMA = pa.schema(
 )
 
 
-# token shards (DIR/shards/{train,val}/*.parquet): one row per document, EOS appended
 # inspect/<stage>/<task>.parquet: a deterministic sample (by id hash, output.inspect_rate) of the documents
 # that entered a stage, kept or not, with the metrics users tune thresholds by, measured on the text as it
 # entered the stage; `refinery report` draws its distributions and kept examples from these rows
@@ -69,6 +68,7 @@ INSPECT_SCHEMA = pa.schema(
 KEPT = "kept"
 
 
+# token shards (DIR/shards/{train,val}/*.parquet): one row per document, EOS appended
 def token_shard_schema(dtype: str, metadata: dict) -> pa.Schema:
     """dtype: "uint16" when the vocabulary fits, else "uint32"; metadata: tokenizer_sha256, vocab_size, eos_id,
     dtype (stored as schema metadata so a shard alone says how to read it)."""

@@ -5,7 +5,6 @@ not depend on task layout; rows are sorted by id and then shuffled with a seeded
 """
 
 import glob
-import hashlib
 import os
 
 import numpy as np
@@ -14,14 +13,14 @@ import pyarrow.parquet as pq
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from stages.base import id_fraction
 from stages.parquet_io import AtomicParquetWriter, write_json_atomic
 from stages.schema import token_shard_schema
 from stages.tokenizer import EOS, build_tokenizer, file_sha256
 
 
 def is_val(doc_id: str, val_fraction: float) -> bool:
-    h = int.from_bytes(hashlib.sha256(doc_id.encode()).digest()[:8], "big")
-    return h < val_fraction * 2**64
+    return id_fraction(doc_id) < val_fraction
 
 
 def _iter_documents(folder: str, columns=("id", "text")):
@@ -40,13 +39,23 @@ def write_token_shards(docs_folder: str, tokenizer_path: str, out_dir: str, val_
     dtype = "uint16" if vocab <= 2**16 else "uint32"
     meta = {"tokenizer_sha256": file_sha256(tokenizer_path), "vocab_size": vocab, "eos_id": eos, "dtype": dtype}
     schema = token_shard_schema(dtype, meta)
-    docs = sorted(_iter_documents(docs_folder))
     splits: dict[str, list[tuple[str, np.ndarray]]] = {"train": [], "val": []}
-    for start in range(0, len(docs), batch_size):
-        batch = docs[start : start + batch_size]
+
+    def encode(batch):
         for (doc_id, _), enc in zip(batch, tok.encode_batch([t for _, t in batch], add_special_tokens=False)):
-            ids = np.asarray(enc.ids + [eos], dtype=dtype)
-            splits["val" if is_val(doc_id, val_fraction) else "train"].append((doc_id, ids))
+            splits["val" if is_val(doc_id, val_fraction) else "train"].append(
+                (doc_id, np.asarray(enc.ids + [eos], dtype=dtype)))
+
+    # tokenized as read, so only one batch of text is held at a time; the ids, not the file order, fix the rows
+    batch = []
+    for item in _iter_documents(docs_folder):
+        batch.append(item)
+        if len(batch) == batch_size:
+            encode(batch)
+            batch = []
+    encode(batch)
+    for rows in splits.values():
+        rows.sort(key=lambda r: r[0])
     manifest = {**meta, "splits": {}}
     rng = np.random.default_rng(seed)
     for split, rows in splits.items():
@@ -55,7 +64,7 @@ def write_token_shards(docs_folder: str, tokenizer_path: str, out_dir: str, val_
         for old in glob.glob(os.path.join(folder, "*.parquet")):
             os.remove(old)  # a rerun rewrites the split whole
         order = rng.permutation(len(rows))
-        names, tokens, shard, shard_rows = [], 0, [], 0
+        names, tokens, shard = [], 0, []
 
         def flush():
             name = f"{split}_{len(names):05d}.parquet"

@@ -5,6 +5,8 @@ import hashlib
 import os
 import shutil
 
+from stages.parquet_io import temp_path_for
+
 EOS = "<|endoftext|>"
 
 
@@ -44,7 +46,7 @@ def file_sha256(path: str) -> str:
 def build_tokenizer(texts, out_path: str, vocab_size: int, sample_chars: int, min_frequency: int, existing: str | None):
     """Writes out_path atomically; returns it. `existing`: a tokenizer.json to copy instead of training."""
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
-    tmp = os.path.join(os.path.dirname(out_path), f".tokenizer.json.tmp-{os.getpid()}")
+    tmp = temp_path_for(out_path)
     if existing:
         from tokenizers import Tokenizer
 

@@ -24,6 +24,7 @@ def base():
         (lambda c: c["stages"].update(bogus={}), "stages.bogus: unknown stage"),
         (lambda c: c["stages"].pop("read"), "stages.read: required"),
         (lambda c: c.pop("stages"), "stages: required"),
+        (lambda c: c.update(stages={}), "stages.read: required"),
     ],
 )
 def test_bad_values_name_their_key(mutate, expected):

@@ -4,11 +4,12 @@ is kept (the smallest id), unrelated documents are untouched, whatever task hold
 import random
 
 import pyarrow.parquet as pq
+import pytest
 from datatrove.data import Document
 
-from stages.base import StageOutput
+from stages.base import RunIntegrityError, StageOutput
+from stages.documents import ROW_KEY
 from stages.minhash_dedup import (
-    ROW_KEY,
     MinhashBucketStep,
     MinhashClusterStep,
     MinhashConfig,
@@ -81,3 +82,14 @@ def test_keeper_does_not_depend_on_task_layout(tmp_path):
     reordered = [[Document(text=d.text, id=d.id, metadata={}) for d in docs[2:]], [Document(text=d.text, id=d.id, metadata={}) for d in docs[:2][::-1]]]
     two_tasks, _ = run_dedup(reordered, str(tmp_path / "two"))
     assert [d.id for d in one_task] == [d.id for d in two_tasks] == ["<d0>"]
+
+
+def test_a_removal_list_that_does_not_match_its_task_fails_the_task(tmp_path):
+    # the dedup stage's own intermediate data being wrong is not a per-document error to count and go past
+    docs = [Document(text=essay(random.Random(i)), id=f"<d{i}>", metadata={}) for i in range(3)]
+    docs.append(Document(text=docs[0].text, id="<d9>", metadata={}))
+    run_dedup([docs], str(tmp_path))
+    shuffled = [Document(text=d.text, id=d.id, metadata={ROW_KEY: i}) for i, d in enumerate(reversed(docs))]
+    stage = MinhashDedupStage(MinhashConfig(str(tmp_path)), output=StageOutput())
+    with pytest.raises(RunIntegrityError, match="does not match"):
+        list(stage.run(iter(shuffled), rank=0, world_size=1))

@@ -126,6 +126,18 @@ def test_different_config_is_refused_then_overwritten(tmp_path):
     assert check_accounting(out)["stages"][0]["in"] == 6
 
 
+def test_overwrite_keeps_the_generated_sample_it_runs_on(sample_run, tmp_path):
+    # a run with no input curates the sample generated into DIR/sample/; --overwrite must not delete it
+    import shutil
+
+    out = shutil.copytree(sample_run[0], str(tmp_path / "run"))
+    proc = refinery("run", tiny_config(tmp_path), "--output", out, "--overwrite")
+    stats = check_accounting(out)
+    assert stats["stages"][0]["in"] == stats_json(sample_run[0])["stages"][0]["in"] > 0, proc.stdout
+    assert not stats["errors"]
+    assert not os.path.exists(os.path.join(out, "shards"))  # the old run's outputs are gone
+
+
 def test_glob_listing_and_http_inputs_give_the_same_documents(tmp_path):
     folder = tmp_path / "crawl" / "crawl-data" / "SEG"
     warcs = _tiny_warcs(str(folder))

@@ -139,23 +139,22 @@ class WindowLoader:
     def state(self) -> dict:
         return {"windows_consumed": self.windows_consumed, "block_size": self.T, "seed": self.stream.seed}
 
-    def batch_at(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def windows_at(self, n: int) -> torch.Tensor:
+        """This rank's n-th micro-batch as (B, T+1) windows: inputs are [:, :-1], targets [:, 1:]."""
         B, T, W = self.B, self.T, self.W
         first = self.rank + W * n * B  # this rank's first window of the micro-batch
         span = self.stream.read(first * T, W * (B - 1) * T + T + 1)
-        rows = np.stack([span[b * W * T : b * W * T + T + 1] for b in range(B)])
-        t = torch.from_numpy(rows)
-        return t[:, :-1], t[:, 1:]
+        return torch.from_numpy(np.stack([span[b * W * T : b * W * T + T + 1] for b in range(B)]))
 
     def _produce(self, n: int):
         try:
             while not self._stop.is_set():
-                x, y = self.batch_at(n)
+                windows = self.windows_at(n)
                 if self.device.type == "cuda":
-                    x, y = x.pin_memory(), y.pin_memory()
+                    windows = windows.pin_memory()
                 while not self._stop.is_set():
                     try:
-                        self._queue.put((x, y), timeout=0.1)
+                        self._queue.put(windows, timeout=0.1)
                         break
                     except queue.Full:
                         continue
@@ -177,9 +176,9 @@ class WindowLoader:
         if isinstance(item, BaseException):
             raise item
         self.n += 1
-        x, y = item
-        nb = self.device.type == "cuda"
-        return x.to(self.device, non_blocking=nb), y.to(self.device, non_blocking=nb)
+        # one host-to-device copy of the (B, T+1) windows; inputs and targets are views of it
+        windows = item.to(self.device, non_blocking=self.device.type == "cuda")
+        return windows[:, :-1], windows[:, 1:]
 
     def close(self):
         self._stop.set()

@@ -35,6 +35,10 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
 
 
+def uses_bf16(cfg: TrainConfig, device_type: str) -> bool:
+    return cfg.dtype == "bfloat16" or (cfg.dtype == "auto" and device_type == "cuda")
+
+
 def setup_distributed(device: str | None) -> tuple[int, int, torch.device]:
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     if device is None:
@@ -100,7 +104,8 @@ def evaluate(model, stream: ShardStream, cfg: TrainConfig, rank: int, world: int
     loader = WindowLoader(stream, cfg.batch_size, cfg.model.block_size, rank, world, device=str(device))
     total = torch.zeros((), device=device)
     for n in range(batches):
-        x, y = (t.to(device) for t in loader.batch_at(n))
+        windows = loader.windows_at(n).to(device)
+        x, y = windows[:, :-1], windows[:, 1:]
         with autocast:
             total += model(x, y).float()
     model.train()
@@ -158,7 +163,7 @@ def train(cfg: TrainConfig, data_dir: str, out_dir: str, max_steps: int | None =
         model = torch.compile(model)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    use_bf16 = cfg.dtype == "bfloat16" or (cfg.dtype == "auto" and dev.type == "cuda")
+    use_bf16 = uses_bf16(cfg, dev.type)
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
