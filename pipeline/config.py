@@ -1,8 +1,8 @@
 """Run configuration: defaults, YAML loading and validation (every error names its key path, before any work).
 
-The defaults are FineWeb's. For the stages that wrap a datatrove filter, the allowed keys and their defaults
-are read from the datatrove class itself, so they cannot drift from the code that applies them; only where
-FineWeb departs from datatrove's defaults is a value set here.
+The defaults are FineWeb's. The allowed keys of a stage and their defaults are read from the signature of the
+code that applies them (the datatrove filter a stage wraps, or refinery's own stage class), so they cannot
+drift; only where FineWeb departs from datatrove's defaults is a value set here.
 """
 
 import hashlib
@@ -19,11 +19,16 @@ class ConfigError(ValueError):
     pass
 
 
-def _datatrove_defaults(cls, exclude=("exclusion_writer", "language", "self")) -> dict:
-    params = inspect.signature(cls.__init__).parameters
+# constructor arguments that are wiring (paths, outputs, the filters' writers), not settings
+WIRING = ("self", "exclusion_writer", "language", "output", "files", "dump", "errors_dir", "model_path", "work_dir",
+          "docs_folder", "tokenizer_path", "out_dir", "batch_size")
+
+
+def _signature_defaults(fn) -> dict:
+    params = inspect.signature(fn.__init__ if isinstance(fn, type) else fn).parameters
     out = {}
     for name, p in params.items():
-        if name in exclude or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+        if name in WIRING or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
             continue
         default = p.default
         if isinstance(default, tuple):  # YAML has lists, not tuples
@@ -39,34 +44,33 @@ def stage_defaults() -> dict[str, dict]:
     from datatrove.pipeline.filters.gopher_repetition_filter import GopherRepetitionFilter
     from datatrove.pipeline.filters.url_filter import URLFilter
 
-    url = _datatrove_defaults(URLFilter)
+    from stages.language import LanguageStage
+    from stages.minhash_dedup import MinhashConfig
+    from stages.pii import PIIStage
+    from stages.read import WarcReadStage
+    from stages.token_shards import write_token_shards
+
+    url = _signature_defaults(URLFilter)
     for key in ("extra_domains", "extra_urls", "banned_words", "banned_subwords", "soft_banned_words"):
         url[key] = []
-    fineweb = _datatrove_defaults(FineWebQualityFilter)
+    fineweb = _signature_defaults(FineWebQualityFilter)
     fineweb["stop_chars"] = None  # None: datatrove's terminal punctuation set
-    gopher_quality = _datatrove_defaults(GopherQualityFilter)
+    gopher_quality = _signature_defaults(GopherQualityFilter)
     gopher_quality["stop_words"] = None  # None: Gopher's eight English stop words
     return {
-        "read": {"max_record_bytes": 10_000_000},
+        "read": _signature_defaults(WarcReadStage),
         "url_filter": url,
         "extract": {"favour_precision": True, "timeout": 1.0, "deduplicate": True},
-        "language": {"languages": ["en"], "threshold": 0.65},
-        "gopher_repetition": _datatrove_defaults(GopherRepetitionFilter),
+        "language": _signature_defaults(LanguageStage),
+        "gopher_repetition": _signature_defaults(GopherRepetitionFilter),
         "gopher_quality": gopher_quality,
         # FineWeb: C4's rules without the terminal punctuation one (FineWebQualityFilter has its own)
-        "c4_quality": {**_datatrove_defaults(C4QualityFilter), "filter_no_terminal_punct": False},
+        "c4_quality": {**_signature_defaults(C4QualityFilter), "filter_no_terminal_punct": False},
         "fineweb_quality": fineweb,
-        "minhash_dedup": {"ngram": 5, "num_perm": 112, "bands": 14, "rows": 8, "seed": 1},
+        "minhash_dedup": _signature_defaults(MinhashConfig),
         "tokenizer": {"vocab_size": 32768, "sample_chars": 200_000_000, "min_frequency": 2, "path": None},
-        "shards": {"val_fraction": 0.01, "seed": 1234, "shard_tokens": 50_000_000, "row_group_rows": 1000},
-        "pii": {
-            "emails": True,
-            "ips": True,
-            "phones": True,
-            "email_replacement": "<EMAIL>",
-            "ip_replacement": "<IP_ADDRESS>",
-            "phone_replacement": "<PHONE_NUMBER>",
-        },
+        "shards": _signature_defaults(write_token_shards),
+        "pii": _signature_defaults(PIIStage),
     }
 
 

@@ -64,6 +64,15 @@ def check_dependencies(stages: dict):
         import datasketch  # noqa: F401
         import xxhash  # noqa: F401
 
+    def tokenizer():
+        from stages.tokenizer import load_existing_tokenizer
+
+        path = stages["tokenizer"].get("path")
+        if path:
+            load_existing_tokenizer(path)  # a bad path fails now, not after the whole curation
+        else:
+            import tokenizers  # noqa: F401
+
     attempt("read (warcio, faust-cchardet, python-magic)", read)
     if "url_filter" in stages:
         attempt("url_filter (tldextract, pyahocorasick)", url_filter)
@@ -75,5 +84,7 @@ def check_dependencies(stages: dict):
         attempt("quality filters (spaCy word tokenizer)", words)
     if "minhash_dedup" in stages:
         attempt("minhash_dedup (datasketch, xxhash)", minhash)
+    if "tokenizer" in stages:
+        attempt("stages.tokenizer (HF tokenizers; the tokenizer.json in path)", tokenizer)
     if problems:
-        raise PreflightError("broken dependencies, nothing was run:\n  " + "\n  ".join(problems))
+        raise PreflightError("broken dependencies or inputs, nothing was run:\n  " + "\n  ".join(problems))

@@ -43,16 +43,22 @@ def file_sha256(path: str) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def load_existing_tokenizer(path: str):
+    """A tokenizer.json given in the config, checked (preflight calls this before any work)."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(path)
+    if tok.token_to_id(EOS) is None:
+        raise ValueError(f"{path}: the tokenizer has no {EOS} token")
+    return tok
+
+
 def build_tokenizer(texts, out_path: str, vocab_size: int, sample_chars: int, min_frequency: int, existing: str | None):
     """Writes out_path atomically; returns it. `existing`: a tokenizer.json to copy instead of training."""
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
     tmp = temp_path_for(out_path)
     if existing:
-        from tokenizers import Tokenizer
-
-        tok = Tokenizer.from_file(existing)  # a clear error now rather than at shard time
-        if tok.token_to_id(EOS) is None:
-            raise ValueError(f"{existing}: the tokenizer has no {EOS} token")
+        load_existing_tokenizer(existing)
         shutil.copyfile(existing, tmp)
     else:
         train_bpe(sample_texts(texts, sample_chars), vocab_size, min_frequency).save(tmp)

@@ -110,3 +110,14 @@ def test_shards_are_deterministic_and_reuse_a_tokenizer(sample_run, tmp_path):
     ta = pq.read_table(str(tmp_path / "a" / "train" / a["splits"]["train"]["shards"][0]))
     tb = pq.read_table(str(tmp_path / "b" / "train" / b["splits"]["train"]["shards"][0]))
     assert ta.equals(tb)
+
+
+def test_a_bad_tokenizer_path_fails_before_any_work(tmp_path):
+    from conftest import refinery, tiny_config
+
+    bad = tmp_path / "tokenizer.json"
+    bad.write_text("{not json")
+    out = tmp_path / "run"
+    proc = refinery("run", tiny_config(tmp_path, tokenizer={"path": str(bad)}), "--output", str(out), check=False)
+    assert proc.returncode == 2 and "stages.tokenizer" in proc.stderr and "nothing was run" in proc.stderr
+    assert not (out / "documents").exists()
