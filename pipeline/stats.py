@@ -55,7 +55,7 @@ def collect_stats(run_dir: str) -> dict:
     errors = []
     for path in sorted(glob.glob(os.path.join(run_dir, "errors", "*.json"))):
         with open(path) as f:
-            errors.extend({"file": e["file"], "error": e["error"]} for e in json.load(f))
+            errors.extend(json.load(f))
     tokens = None
     manifest = os.path.join(run_dir, "shards", "manifest.json")
     if os.path.exists(manifest):
@@ -103,7 +103,8 @@ def format_funnel(stats: dict, documents: int | None = None) -> str:
     if documents is not None and documents != last:
         lines.append(f"WARNING: documents/ holds {documents} rows but the last stage kept {last}")
     for e in stats["errors"]:
-        lines.append(f"input error: {e['file']}: {e['error']}")
+        recovered = f"; resumed {e['resyncs']}x, {e['skipped_bytes']:,} bytes skipped" if e.get("resyncs") else ""
+        lines.append(f"input error: {e['file']}: {e['error']} ({e.get('records_read', 0):,} records read{recovered})")
     return "\n".join(lines)
 
 

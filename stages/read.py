@@ -125,44 +125,101 @@ class WarcReadStage(RefineryStage):
 
     # -- files -------------------------------------------------------------------------------------------------
     def read_file(self, path: str, errors: list[dict]) -> Iterator[tuple[Document, Drop | None]]:
+        """Every record of one file; a damaged stretch is skipped to the next record start and listed."""
         from warcio.archiveiterator import ArchiveIterator
 
-        state = {"records": 0, "dump": self.dump or _dump_from_path(path)}
-        try:
-            with fsspec.open(path, "rb") as f:
-                yield from self._records(ArchiveIterator(f, arc2warc=False), path, state, skip=0)
-            return
-        except Exception as e:  # noqa: BLE001 - any failure of a file is recorded, never fatal
-            first_error = e
-        # a WARC gzipped as one stream instead of one member per record: warcio refuses to stream it after
-        # the first record, but decompressing the whole stream and parsing that recovers every record
-        if "non-chunked gzip" in str(first_error):
-            done = state["records"]
+        state = {"records": 0, "dump": self.dump or _dump_from_path(path), "end": 0}
+        kind = _archive_kind(path)
+        start, tried, first_error, skipped, resyncs = 0, set(), None, 0, 0
+        while True:
+            tried.add(start)
             try:
-                with fsspec.open(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as f:
-                    yield from self._records(ArchiveIterator(f, arc2warc=False), path, state, skip=done)
-                return
-            except Exception as e:  # noqa: BLE001
-                first_error = e
-        message = f"{type(first_error).__name__}: {first_error}"
-        logger.warning(f"[read] {path}: stopped after {state['records']} records: {message}")
-        self.stat_update("file_errors")
-        errors.append({"file": path, "error": message, "records_read": state["records"]})
+                with fsspec.open(path, "rb") as f:
+                    f.seek(start)
+                    yield from self._records(ArchiveIterator(f, arc2warc=False), path, state, kind)
+                    # warcio can end quietly inside a damaged gzip member: bytes left after the last record are
+                    # an error (and a place to resync from), not the end of the file
+                    f.seek(state["end"])
+                    tail = f.read(4096)
+                    if tail.strip(b"\r\n\t \x00"):
+                        raise UnreadTail(f"data after the last record read (byte {state['end']}) could not be parsed")
+                break
+            except Exception as e:  # noqa: BLE001 - any failure of a file is recorded, never fatal
+                error = e
+            # a WARC gzipped as one stream instead of one member per record: warcio refuses to stream it after
+            # the first record, but decompressing the whole stream and parsing that recovers every record
+            if start == 0 and "non-chunked gzip" in str(error):
+                try:
+                    with fsspec.open(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as f:
+                        yield from self._records(ArchiveIterator(f, arc2warc=False), path, state, kind, skip=state["records"])
+                    break
+                except Exception as e:  # noqa: BLE001
+                    error, kind = e, None  # offsets inside one gzip stream are not file offsets: no resync
+            if isinstance(error, MisalignedRecord) and error.resume_at is not None:
+                self.stat_update("missing_separators")
+                start = error.resume_at
+                continue
+            message = f"{type(error).__name__}: {error}"[:300]
+            first_error = first_error or f"at byte {max(state['end'], start)}: {message}"
+            # go on at the next place a record can start after the last record read whole; what lies between
+            # is lost (a damaged member, a record whose Content-Length was wrong) and its size is reported
+            resume = _next_record_start(path, kind, state["end"], tried) if kind and resyncs < _MAX_RESYNCS else None
+            logger.warning(
+                f"[read] {path}: {message} after {state['records']} records; "
+                + (f"resuming at byte {resume}" if resume is not None else "giving up on the rest of the file")
+            )
+            if resume is None:
+                break
+            self.stat_update("resyncs")
+            resyncs += 1
+            skipped += resume - max(state["end"], start)
+            start = resume
+        if not first_error and state["records"] == 0:
+            first_error = "no records found (empty file)"
+        if first_error:
+            self.stat_update("file_errors")
+            errors.append({"file": path, "error": first_error, "records_read": state["records"], "resyncs": resyncs, "skipped_bytes": skipped})
 
-    def _records(self, iterator, path: str, state: dict, skip: int):
+    def _records(self, iterator, path: str, state: dict, kind: str | None, skip: int = 0):
         basename = os.path.basename(path)
+        resumed = iterator.offset > 0
+        warnings = 0
         for i, record in enumerate(iterator):
             if i < skip:
                 continue
-            if i == 0 and getattr(record, "format", "warc").startswith("arc") and record.rec_type != "arc_header":
+            record_format = getattr(record, "format", "warc")[:3]
+            if i == 0 and not resumed and record_format == "arc" and record.rec_type != "arc_header":
                 # warcio reads any text line of five words as an ARC header; a real ARC starts with filedesc://
                 raise ValueError("not a WARC or ARC file (no WARC header, no ARC filedesc record)")
-            state["records"] = i + 1
+            if i == 0 and resumed and record_format != state.get("format", record_format):
+                raise ValueError(f"resynced onto something that is not a {state['format'].upper()} record")
+            state.setdefault("format", record_format)
+            index = state["records"]
+            state["records"] += 1
             with self.track_time():
-                doc, verdict = self._record_to_doc(record, basename, i, state)
-            # only valid once the record was read: warcio skips to its end to answer
-            doc.metadata["warc_offset"] = iterator.get_record_offset()
+                doc, verdict = self._record_to_doc(record, basename, index, state)
+            # only valid once the record was read: warcio skips to its end (and past the blank lines) to answer
+            offset, length = iterator.get_record_offset(), iterator.get_record_length()
+            doc.metadata["warc_offset"] = offset
+            if skip:  # inside a whole-file gzip stream warcio's offsets are not file offsets
+                yield doc, verdict
+                continue
+            state["end"] = max(state["end"], offset + length)
+            if iterator.err_count == warnings:
+                yield doc, verdict
+                continue
+            # warcio found no blank line where this record's Content-Length ended, and has already eaten the
+            # line it found there. If a record starts exactly there, only the separator was missing (old ARCs
+            # count it in the length); otherwise the length was wrong, the payload cannot be trusted, and the
+            # next record may start anywhere inside what warcio took for this one
+            warnings = iterator.err_count
+            if kind != "gzip" and _record_starts_at(path, kind, state["end"]):
+                yield doc, verdict
+                raise MisalignedRecord("", resume_at=state["end"])
+            verdict = Drop("bad_length", value=float(length), detail="record not followed by a blank line: wrong Content-Length")
+            state["end"] = offset + 1
             yield doc, verdict
+            raise MisalignedRecord(f"record at byte {offset} is not followed by a blank line (wrong Content-Length?)")
 
     # -- records -----------------------------------------------------------------------------------------------
     def _record_to_doc(self, record, basename: str, index: int, state: dict) -> tuple[Document, Drop | None]:
@@ -236,12 +293,79 @@ class WarcReadStage(RefineryStage):
                 return
 
 
+class UnreadTail(Exception):
+    """The archive iterator stopped before the end of the file."""
+
+
+class MisalignedRecord(Exception):
+    """The stream is no longer at a record boundary; reading goes on at the next record start. With resume_at,
+    only the blank line between two records was missing: nothing was lost and no error is listed."""
+
+    def __init__(self, message: str, resume_at: int | None = None):
+        super().__init__(message)
+        self.resume_at = resume_at
+
+
 def _is_short(record) -> bool:
     """True when the record's block ended before its Content-Length: warcio returns such records silently."""
     raw = record.raw_stream
     while raw.read(_READ_CHUNK):
         pass
     return getattr(raw, "limit", 0) > 0
+
+
+# what a record starts with, per kind of file: a gzip member, a WARC header line, an ARC (v1 or v2) header line
+_RECORD_HEAD = {
+    "gzip": rb"\x1f\x8b\x08",
+    "warc": rb"WARC/1\.[01]\r?\n",
+    "arc": rb"[a-z][a-z0-9+.-]*://\S* \S+ \d{14} \S+ (?:\S+ ){0,5}\d+\r?\n",
+}
+# found by scanning: a header line must also start a line (the file's start counts as one); group 1 is the start
+_RECORD_START = {k: re.compile((b"(" if k == "gzip" else rb"\n(") + v + b")") for k, v in _RECORD_HEAD.items()}
+_RECORD_AT = {k: re.compile(v) for k, v in _RECORD_HEAD.items()}
+_MAX_RESYNCS = 1000  # per file: random bytes can look like record starts; give up after this many tries
+
+
+def _archive_kind(path: str) -> str | None:
+    try:
+        with fsspec.open(path, "rb") as f:
+            head = f.read(16)
+    except Exception:  # noqa: BLE001 - unreadable: read_file reports the error itself
+        return None
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"WARC/"):
+        return "warc"
+    if head.startswith(b"filedesc://"):
+        return "arc"
+    return None
+
+
+def _record_starts_at(path: str, kind: str, offset: int) -> bool:
+    with fsspec.open(path, "rb") as f:
+        f.seek(offset)
+        return bool(_RECORD_AT[kind].match(f.read(65536)))
+
+
+def _next_record_start(path: str, kind: str, after: int, tried: set) -> int | None:
+    """Offset of the first place at or after `after` where a record of this kind can start, not tried yet."""
+    pattern, overlap = _RECORD_START[kind], 65536
+    lead = 0 if kind == "gzip" else 1
+    with fsspec.open(path, "rb") as f:
+        f.seek(max(0, after - lead))
+        base = after - lead
+        buf = b"\n" if (lead and after == 0) else b""
+        while True:
+            chunk = f.read(_READ_CHUNK)
+            buf += chunk
+            for m in pattern.finditer(buf):
+                pos = base + m.start(1)
+                if pos >= after and pos not in tried:
+                    return pos
+            if not chunk:
+                return None
+            keep = min(len(buf), overlap)
+            base, buf = base + len(buf) - keep, buf[-keep:]
 
 
 def _dump_from_path(path: str) -> str | None:

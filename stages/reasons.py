@@ -32,6 +32,7 @@ DROP_REASONS: dict[str, tuple[str, ...]] = {
         "http_status",  # HTTP status other than 2xx (redirects and errors carry no page text)
         "undecodable",  # transfer/content encoding broken, or no charset decodes the bytes
         "truncated",  # record shorter than its Content-Length (warcio returns it silently)
+        "bad_length",  # record longer than its Content-Length: the next record did not start where it ended
         "too_large",  # payload above stages.read.max_record_bytes
         "empty",  # response with no payload
     ),

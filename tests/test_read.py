@@ -101,3 +101,14 @@ def test_real_edge_files_never_raise_and_every_record_is_accounted():
     # the single-stream gzip WARC is recovered whole, not cut after its first record
     whole, _ = read_all([os.path.join(folder, "warcio", "example-bad-non-chunked.warc.gz")])
     assert len(whole) == 6 and reasons(whole)["kept"] == 1
+
+
+def test_real_2008_common_crawl_arc_is_read_past_its_off_by_one_filedesc():
+    # its filedesc record's length counts the newline that should separate it from the first page: warcio
+    # alone stops at the second record; refinery sees that a record starts right there and reads on
+    path = shared_path("warc", "cc", "commoncrawl-2008-small-sample-1213893279526_0.arc")
+    results, errors = read_all([path])
+    counts = reasons(results)
+    assert not errors
+    assert sum(counts.values()) == 146 and counts["kept"] == 125
+    assert len({d.id for d, _ in results}) == 146

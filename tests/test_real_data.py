@@ -30,6 +30,7 @@ def test_real_warcs_accounting_and_output(real_run):
     failed = {os.path.basename(e["file"]) for e in stats["errors"]}
     assert {"block-sized-records.warc.lz4", "fragment2_no_header.wet.gz"} <= failed
     assert all(e["error"] for e in stats["errors"])
+    assert "commoncrawl-2008-small-sample-1213893279526_0.arc" not in failed  # read whole (146 records)
 
 
 def test_stats_table_matches_json(real_run):
