@@ -130,6 +130,36 @@ def _check_value(path: str, key: str, value, errors: list[str]):
             errors.append(f"{path}: must not be negative, got {value}")
 
 
+# options that must be > 0 (a zero or negative value would make the stage drop everything, loop, or divide by 0)
+POSITIVE = {
+    "read": ("max_record_bytes",),
+    "extract": ("timeout",),
+    "minhash_dedup": ("ngram", "num_perm", "bands", "rows"),
+    "tokenizer": ("sample_chars",),
+    "shards": ("shard_tokens", "row_group_rows"),
+}
+# (lower, upper) option pairs where lower must not exceed upper
+ORDERED = {"gopher_quality": (("min_doc_words", "max_doc_words"), ("min_avg_word_length", "max_avg_word_length"))}
+# options holding [n, fraction] pairs
+NGRAM_PAIRS = {"gopher_repetition": ("top_n_grams", "dup_n_grams")}
+
+
+def _check_stage_values(name: str, path: str, merged: dict, errors: list[str]):
+    for key in POSITIVE.get(name, ()):
+        value = merged.get(key)
+        if isinstance(value, (int, float)) and value <= 0:
+            errors.append(f"{path}.{key}: must be positive, got {value}")
+    for low, high in ORDERED.get(name, ()):
+        if None not in (merged[low], merged[high]) and merged[low] > merged[high]:
+            errors.append(f"{path}: {low} ({merged[low]}) must not exceed {high} ({merged[high]})")
+    for key in NGRAM_PAIRS.get(name, ()):
+        for pair in merged[key] or []:
+            ok = isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], int) and pair[0] >= 1
+            if not (ok and isinstance(pair[1], (int, float)) and 0 <= pair[1] <= 1):
+                errors.append(f"{path}.{key}: entries must be [n >= 1, fraction between 0 and 1], got {pair!r}")
+                break
+
+
 def _validate_stage(name: str, params, defaults: dict, errors: list[str]) -> dict:
     path = f"stages.{name}"
     if params is None:
@@ -147,6 +177,7 @@ def _validate_stage(name: str, params, defaults: dict, errors: list[str]) -> dic
             continue
         _check_value(f"{path}.{key}", key, value, errors)
         merged[key] = value
+    _check_stage_values(name, path, merged, errors)
     if name == "minhash_dedup" and merged["bands"] * merged["rows"] != merged["num_perm"]:
         errors.append(
             f"{path}: bands x rows must equal num_perm, got {merged['bands']} x {merged['rows']} != {merged['num_perm']}"

@@ -282,6 +282,24 @@ def test_corrupt_checkpoint_is_a_clear_error(sample_run, trained, tmp_path, dama
     assert not (tmp_path / "pwned").exists()
 
 
+def test_truncated_tokenizer_is_a_clear_error(sample_run, trained, tmp_path):
+    # the run's tokenizer.json cut short (or swapped) after the shards were written: training refuses to start
+    data = tmp_path / "data"
+    (data / "tokenizer").mkdir(parents=True)
+    os.symlink(os.path.join(sample_run[0], "shards"), data / "shards")
+    original = open(os.path.join(sample_run[0], "tokenizer", "tokenizer.json"), "rb").read()
+    (data / "tokenizer" / "tokenizer.json").write_bytes(original[: len(original) // 2])
+    proc = refinery("train", TINY, "--data", str(data), "--out", str(tmp_path / "o"), check=False)
+    assert proc.returncode == 2 and "not the tokenizer the shards were made with" in proc.stderr, proc.stderr[-2000:]
+    # a checkpoint whose tokenizer copy is cut short cannot sample, and says why
+    out = copy_checkpoint(trained, str(tmp_path / "c"))
+    tok = os.path.join(out, "step_0000002", "tokenizer.json")
+    with open(tok, "r+b") as f:
+        f.truncate(os.path.getsize(tok) // 2)
+    proc = refinery("sample", out, "--prompt", "The", "--max-new-tokens", "4", check=False)
+    assert proc.returncode == 2 and "unreadable tokenizer.json" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_sigkill_during_training_then_resume_matches_uninterrupted(sample_run, tmp_path):
     import signal
     import time

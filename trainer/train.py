@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 
 from stages.parquet_io import temp_path_for
+from stages.tokenizer import file_sha256
 from trainer.checkpoint import (CheckpointError, check_compatible, list_checkpoints, load_state, load_weights,
                                 read_checkpoint_config, resolve_checkpoint, save_checkpoint)
 from trainer.config import TrainConfig, grad_accum_steps
@@ -126,6 +127,9 @@ def train(cfg: TrainConfig, data_dir: str, out_dir: str, max_steps: int | None =
     vocab = {k: manifest[k] for k in ("vocab_size", "eos_id", "tokenizer_sha256")}
     if not os.path.exists(tokenizer_path):
         raise DataError(f"{tokenizer_path}: missing (the shards' tokenizer is copied into every checkpoint)")
+    if file_sha256(tokenizer_path) != vocab["tokenizer_sha256"]:
+        raise DataError(f"{tokenizer_path}: not the tokenizer the shards were made with (its sha256 differs from "
+                        f"shards/manifest.json's tokenizer_sha256; truncated, or replaced after the run)")
     val_stream = None
     if cfg.eval_interval and manifest["splits"].get("val", {}).get("tokens"):
         val_stream = ShardStream(shards_dir, "val", cfg.seed)
