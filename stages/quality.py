@@ -5,6 +5,7 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import get_filter_result
 
 from stages.base import Drop, RefineryStage
+from stages.word_tokens import word_tokenizer
 
 
 class DatatroveFilterStage(RefineryStage):
@@ -13,6 +14,8 @@ class DatatroveFilterStage(RefineryStage):
     def __init__(self, output=None, **params):
         super().__init__(output)
         self.inner = self.filter_class(**params)
+        # the filters only use `language` to pick a word tokenizer; this one is datatrove's, doing less work
+        self.inner.language = word_tokenizer(self.inner.language)
 
     def process(self, doc: Document) -> Drop | None:
         text = doc.text  # C4 rewrites doc.text of the documents it keeps

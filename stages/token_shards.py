@@ -4,6 +4,7 @@ One row per document (EOS appended); the train/val split is decided by a hash of
 not depend on task layout; rows are sorted by id and then shuffled with a seeded permutation.
 """
 
+import array
 import glob
 import os
 
@@ -39,56 +40,113 @@ def write_token_shards(docs_folder: str, tokenizer_path: str, out_dir: str, val_
     dtype = "uint16" if vocab <= 2**16 else "uint32"
     meta = {"tokenizer_sha256": file_sha256(tokenizer_path), "vocab_size": vocab, "eos_id": eos, "dtype": dtype}
     schema = token_shard_schema(dtype, meta)
-    splits: dict[str, list[tuple[str, np.ndarray]]] = {"train": [], "val": []}
+    os.makedirs(out_dir, exist_ok=True)
+    for old in glob.glob(os.path.join(out_dir, ".tokens-*.tmp-*")):
+        os.remove(old)  # left by a killed run
+    # Streaming: the token ids go, as read, to one flat temporary file per split (beside the shards, not in
+    # memory); only each document's id and length stay in memory to order the rows.
+    spill = {s: _TokenSpill(os.path.join(out_dir, f".tokens-{s}.tmp-{os.getpid()}"), dtype) for s in ("train", "val")}
+    try:
+        def encode(batch):
+            encodings = tok.encode_batch([t for _, t in batch], add_special_tokens=False)
+            for (doc_id, _), enc in zip(batch, encodings):
+                ids = enc.ids
+                ids.append(eos)
+                spill["val" if is_val(doc_id, val_fraction) else "train"].add(doc_id, ids)
 
-    def encode(batch):
-        for (doc_id, _), enc in zip(batch, tok.encode_batch([t for _, t in batch], add_special_tokens=False)):
-            splits["val" if is_val(doc_id, val_fraction) else "train"].append(
-                (doc_id, np.asarray(enc.ids + [eos], dtype=dtype)))
-
-    # tokenized as read, so only one batch of text is held at a time; the ids, not the file order, fix the rows
-    batch = []
-    for item in _iter_documents(docs_folder):
-        batch.append(item)
-        if len(batch) == batch_size:
-            encode(batch)
-            batch = []
-    encode(batch)
-    for rows in splits.values():
-        rows.sort(key=lambda r: r[0])
-    manifest = {**meta, "splits": {}}
-    rng = np.random.default_rng(seed)
-    for split, rows in splits.items():
-        folder = os.path.join(out_dir, split)
-        os.makedirs(folder, exist_ok=True)
-        for old in glob.glob(os.path.join(folder, "*.parquet")):
-            os.remove(old)  # a rerun rewrites the split whole
-        order = rng.permutation(len(rows))
-        names, tokens, shard = [], 0, []
-
-        def flush():
-            name = f"{split}_{len(names):05d}.parquet"
-            with AtomicParquetWriter(os.path.join(folder, name), schema, row_group_rows) as out:
-                out.write_table(pa.table({
-                    "input_ids": pa.array([r[1] for r in shard], type=schema.field("input_ids").type),
-                    "doc_id": [r[0] for r in shard],
-                    "num_tokens": pa.array([len(r[1]) for r in shard], type=pa.int32()),
-                }, schema=schema))
-            names.append(name)
-
-        shard_tokens_now = 0
-        for i in order:
-            shard.append(rows[i])
-            shard_tokens_now += len(rows[i][1])
-            tokens += len(rows[i][1])
-            if shard_tokens_now >= shard_tokens:
-                flush()
-                shard, shard_tokens_now = [], 0
-        if shard or not names:
-            flush()
-        manifest["splits"][split] = {"shards": names, "rows": len(rows), "tokens": int(tokens)}
+        # tokenized as read, so only one batch of text is held at a time; the ids, not the file order, fix the rows
+        batch = []
+        for item in _iter_documents(docs_folder):
+            batch.append(item)
+            if len(batch) == batch_size:
+                encode(batch)
+                batch = []
+        encode(batch)
+        manifest = {**meta, "splits": {}}
+        rng = np.random.default_rng(seed)
+        for split, sp in spill.items():
+            manifest["splits"][split] = _write_split(sp, os.path.join(out_dir, split), split, rng, schema,
+                                                     shard_tokens, row_group_rows)
+    finally:
+        for sp in spill.values():
+            sp.remove()
     write_json_atomic(os.path.join(out_dir, "manifest.json"), manifest)
     return manifest
+
+
+class _TokenSpill:
+    """One split's documents as read: ids and lengths in memory, token ids appended to a flat binary file."""
+
+    def __init__(self, path: str, dtype: str):
+        self.path, self.dtype = path, np.dtype(dtype)
+        self._typecode = next(c for c in "HILQ" if array.array(c).itemsize == self.dtype.itemsize)
+        self.doc_ids: list[str] = []
+        self.lengths: list[int] = []
+        self._file = open(path, "wb", buffering=1 << 20)
+
+    def add(self, doc_id: str, ids: list[int]):
+        self.doc_ids.append(doc_id)
+        self.lengths.append(len(ids))
+        self._file.write(array.array(self._typecode, ids))  # native byte order, as np.memmap reads it
+
+    def tokens(self) -> np.ndarray:
+        """All token ids, in reading order (a read-only memory map: pages come from disk as rows need them)."""
+        self._file.close()
+        if not os.path.getsize(self.path):
+            return np.empty(0, self.dtype)
+        return np.asarray(np.memmap(self.path, dtype=self.dtype, mode="r"))
+
+    def remove(self):
+        self._file.close()
+        if os.path.exists(self.path):
+            os.remove(self.path)
+
+
+def _write_split(sp: _TokenSpill, folder: str, split: str, rng: np.random.Generator, schema: pa.Schema,
+                 shard_tokens: int, row_group_rows: int) -> dict:
+    """Rows sorted by id (a stable sort: equal ids keep reading order), then put in a seeded permutation's order;
+    a shard is closed once it holds shard_tokens tokens or more."""
+    os.makedirs(folder, exist_ok=True)
+    for old in glob.glob(os.path.join(folder, "*.parquet")):
+        os.remove(old)  # a rerun rewrites the split whole
+    flat = sp.tokens()
+    lengths = np.asarray(sp.lengths, dtype=np.int64)
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    by_id = sorted(range(len(sp.doc_ids)), key=sp.doc_ids.__getitem__)
+    order = [by_id[i] for i in rng.permutation(len(by_id))]  # rows in output order, as indices in reading order
+    ids_type = schema.field("input_ids").type
+    names, tokens, shard = [], 0, []
+
+    def flush():
+        name = f"{split}_{len(names):05d}.parquet"
+        with AtomicParquetWriter(os.path.join(folder, name), schema, row_group_rows) as out:
+            # one row group at a time, as write_table would cut one table of the whole shard
+            for g in range(0, max(len(shard), 1), row_group_rows):
+                rows = shard[g : g + row_group_rows]
+                n = lengths[rows] if rows else np.empty(0, np.int64)
+                offsets = np.zeros(len(rows) + 1, dtype=np.int32)
+                np.cumsum(n, out=offsets[1:])
+                values = np.concatenate([flat[starts[i] : starts[i] + lengths[i]] for i in rows]) if rows else flat[:0]
+                out.write_table(pa.table({
+                    "input_ids": pa.ListArray.from_arrays(pa.array(offsets), pa.array(values), type=ids_type),
+                    "doc_id": pa.array([sp.doc_ids[i] for i in rows], pa.string()),
+                    "num_tokens": pa.array(n.astype(np.int32), type=pa.int32()),
+                }, schema=schema))
+        names.append(name)
+
+    shard_tokens_now = 0
+    for i in order:
+        shard.append(i)
+        n = sp.lengths[i]
+        shard_tokens_now += n
+        tokens += n
+        if shard_tokens_now >= shard_tokens:
+            flush()
+            shard, shard_tokens_now = [], 0
+    if shard or not names:
+        flush()
+    return {"shards": names, "rows": len(order), "tokens": int(tokens)}
 
 
 class TokenizeStep(PipelineStep):

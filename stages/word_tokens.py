@@ -1,0 +1,83 @@
+"""datatrove's spaCy word tokenizer, giving the same words and sentences for less work.
+
+The four quality filters split every document into words (Gopher repetition, Gopher quality, FineWeb) and
+every line into sentences (C4) with datatrove's `SpaCyTokenizer`, which is most of their time. Three savings,
+none of which changes a result (tests/test_word_tokens.py compares against datatrove's tokenizer):
+- words come from spaCy's tokenizer alone: datatrove runs the whole pipeline, sentencizer included, to get
+  tokens the sentencizer does not change;
+- the words of the last few texts are remembered: the same text reaches three filters, and datatrove's own
+  5-entry cache is flushed in between by C4's per-line sentence splitting;
+- a text with none of the sentencizer's punctuation characters is one sentence, without running spaCy;
+- spaCy's vocabulary is kept from one document to the next: datatrove tokenizes each text in a memory zone,
+  which throws away the entries (lexemes) of every word it created, so each document pays again for words the
+  previous one had; here the whole spaCy pipeline is rebuilt instead once its vocabulary passes `max_vocab`
+  entries, which bounds memory the same way.
+"""
+
+import re
+from collections import OrderedDict
+
+from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_word_tokenizer, strip_strings
+
+_SPECIAL = ("ja", "zh", "vi")  # segmenters with their own configuration: left to datatrove as they are
+
+
+class FastSpacyTokenizer(SpaCyTokenizer):
+    def __init__(self, language: str, remember: int = 16, max_vocab: int = 300_000):
+        super().__init__(language)
+        self.remember, self.max_vocab = remember, max_vocab
+        self._words: OrderedDict[str, list[str]] = OrderedDict()
+        self._sentence_end = None
+
+    def __getstate__(self):
+        # the spaCy pipeline and the remembered words are rebuilt in each worker process
+        return {**self.__dict__, "_tokenizer": None, "_words": OrderedDict(), "_sentence_end": None}
+
+    def word_tokenize(self, text: str) -> list[str]:
+        words = self._words.get(text)
+        if words is None:
+            words = self._tokenize_words(text)
+            self._words[text] = words
+            if len(self._words) > self.remember:
+                self._words.popitem(last=False)
+        else:
+            self._words.move_to_end(text)
+        return list(words)  # callers may change their list; ours stays as it was
+
+    def _nlp(self, text: str):
+        if self._tokenizer is not None and len(self._tokenizer.vocab) > self.max_vocab:
+            self._tokenizer = None  # rebuilt below, with a fresh vocabulary
+        nlp = self.tokenizer
+        nlp.max_length = len(text) + 10
+        return nlp
+
+    def _tokenize_words(self, text: str) -> list[str]:
+        if "IS_ALPHA" in text:  # the one string datatrove knows confuses spaCy: its own handling, unchanged
+            return super().word_tokenize(text)
+        return strip_strings([token.text for token in self._nlp(text).make_doc(text)])
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        if "IS_ALPHA" in text:
+            return super().span_tokenize(text)
+        if self._sentence_end is None:
+            chars = self.tokenizer.get_pipe("sentencizer").punct_chars
+            self._sentence_end = re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]")
+        if text and text == text.strip() and not self._sentence_end.search(text):
+            # the sentencizer only ends a sentence after one of its punctuation characters, and a sentence spans
+            # its first to its last token: for a stripped text, all of it (C4 strips every line it splits)
+            return [(0, len(text))]
+        doc = self._nlp(text)(text, disable=["parser", "tagger", "ner"])
+        return [(sent.start_char, sent.end_char) for sent in doc.sents]
+
+
+_SHARED: dict[str, object] = {}
+
+
+def word_tokenizer(language):
+    """One tokenizer per language and process, shared by the stages so they share what it remembers."""
+    if not isinstance(language, str) or language in _SPECIAL:
+        return load_word_tokenizer(language)
+    if language not in _SHARED:
+        stock = load_word_tokenizer(language)
+        _SHARED[language] = FastSpacyTokenizer(language) if type(stock) is SpaCyTokenizer else stock
+    return _SHARED[language]

@@ -1,0 +1,65 @@
+"""refinery's faster spaCy tokenizer gives exactly datatrove's words and sentences."""
+
+import glob
+import os
+
+import pyarrow.parquet as pq
+from datatrove.utils.text import split_into_parts
+from datatrove.utils.word_tokenizers import SpaCyTokenizer
+
+from stages.word_tokens import FastSpacyTokenizer, word_tokenizer
+
+TRICKY = [
+    "",
+    "   ",
+    "one line without an end",
+    "  padded line without an end  ",
+    "Two sentences. Here is the second!",
+    "Ends with a question?",
+    "e.g. abbreviations, U.S. and 3.14 numbers",
+    "Line one\nLine two. Still two\n\nthree",
+    "tabs\tand  double  spaces, and a dash — an em dash",
+    # (not "IS_ALPHA ...": datatrove's own tokenizer gives a different answer on each call for it, a spaCy bug;
+    # refinery hands such text to datatrove's code unchanged)
+    "日本語の文。次の文！",
+    "emoji 🙂 and https://example.org/a.b?c=d URLs",
+]
+
+
+def test_same_words_and_sentences_as_datatrove(sample_run):
+    stock, fast = SpaCyTokenizer("en"), FastSpacyTokenizer("en")
+    docs = list(TRICKY)
+    for path in sorted(glob.glob(os.path.join(sample_run[0], "documents", "*.parquet")))[:1]:
+        docs += pq.read_table(path, columns=["text"]).column("text").to_pylist()[:60]
+    lines = [line.strip() for d in docs for line in d.splitlines()]
+    for text in docs + lines:
+        assert fast.word_tokenize(text) == stock.word_tokenize(text), text[:80]
+        assert fast.word_tokenize(text) == stock.word_tokenize(text), text[:80]  # remembered copy
+        assert fast.span_tokenize(text) == stock.span_tokenize(text), text[:80]
+        assert split_into_parts(text, "SENTENCE", fast) == split_into_parts(text, "SENTENCE", stock), text[:80]
+
+
+def test_remembered_words_cannot_be_changed_by_a_caller():
+    fast = FastSpacyTokenizer("en")
+    words = fast.word_tokenize("a b c")
+    words.append("x")
+    assert fast.word_tokenize("a b c") == ["a", "b", "c"]
+
+
+def test_one_shared_tokenizer_per_language_and_it_pickles():
+    import pickle
+
+    tok = word_tokenizer("en")
+    assert word_tokenizer("en") is tok and isinstance(tok, FastSpacyTokenizer)
+    tok.word_tokenize("warm it up")
+    copy = pickle.loads(pickle.dumps(tok))
+    assert copy._tokenizer is None and copy.word_tokenize("warm it up") == ["warm", "it", "up"]
+
+
+def test_vocabulary_is_bounded_and_rebuilding_changes_nothing():
+    small, stock = FastSpacyTokenizer("en", max_vocab=200), SpaCyTokenizer("en")
+    for i in range(40):
+        text = f"Document {i} talks about topic{i} and word{i * 7} among many other shared words. Second sentence {i}!"
+        assert small.word_tokenize(text) == stock.word_tokenize(text)
+        assert small.span_tokenize(text) == stock.span_tokenize(text)
+        assert len(small._tokenizer.vocab) <= 200 + 40  # rebuilt once past the bound (one text's words over)
