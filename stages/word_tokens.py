@@ -26,6 +26,7 @@ class FastSpacyTokenizer(SpaCyTokenizer):
     def __init__(self, language: str, remember: int = 16, max_vocab: int = 300_000):
         super().__init__(language)
         self.remember, self.max_vocab = remember, max_vocab
+        self.rebuilds = 0
         self._words: OrderedDict[str, list[str]] = OrderedDict()
         self._sentence_end = None
 
@@ -47,6 +48,7 @@ class FastSpacyTokenizer(SpaCyTokenizer):
     def _nlp(self, text: str):
         if self._tokenizer is not None and len(self._tokenizer.vocab) > self.max_vocab:
             self._tokenizer = None  # rebuilt below, with a fresh vocabulary
+            self.rebuilds += 1
         nlp = self.tokenizer
         nlp.max_length = len(text) + 10
         return nlp
