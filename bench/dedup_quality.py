@@ -17,7 +17,9 @@ Three measurements, with FineWeb's settings (configs/fineweb.yaml: word 5-grams,
   3. peak memory of the bucket and cluster phases at each --sizes (and 1M with --large): signatures of a
      cheaper corpus (50-120-word documents, 10% of them near-copies of another) are computed by refinery's
      signature step in 4 tasks; then each phase runs in a fresh process (this script with --phase) that
-     reports its own peak RSS (VmHWM, reset when the phase starts) and its RSS when the phase started.
+     reports its peak RSS (VmHWM, reset when the phase starts) and its RSS when the phase started; a second run
+     of each reports the peak of its Python + numpy allocations (tracemalloc) and of Arrow's memory pool.
+With --impl FILE, FILE is used as stages/minhash_dedup.py (to measure a version before a change).
 The last line is `ratio refinery/datatrove signature docs/s: X.XX`.
 """
 
@@ -38,6 +40,19 @@ sys.path.insert(0, ROOT)
 NGRAM, BANDS, ROWS = 5, 14, 8  # configs/fineweb.yaml
 BINS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 MEMORY_TASKS = 4  # signature tasks of the memory corpus (the bucket phase merges one file per task)
+
+
+def use_implementation(path: str):
+    """Makes `stages.minhash_dedup` the module in `path` (e.g. a copy of the file before a change)."""
+    import importlib.util
+
+    import stages
+
+    spec = importlib.util.spec_from_file_location("stages.minhash_dedup", os.path.abspath(path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["stages.minhash_dedup"] = module
+    spec.loader.exec_module(module)
+    stages.minhash_dedup = module
 
 
 # -- synthetic text -----------------------------------------------------------------------------------------
@@ -267,8 +282,26 @@ def start_peak() -> float:
     return _status_mb("VmRSS")
 
 
+def warm_up(work: str):
+    """What any use of pyarrow and Parquet costs once per process (pa.array imports pandas; the first Parquet
+    read sets up its machinery): done before the phase's base is taken, so +phase is the phase's own."""
+    import glob
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pa.array([0])
+    first = sorted(glob.glob(os.path.join(work, "sigs", "*", "*.parquet")))[:1]
+    for path in first:
+        pq.ParquetFile(path).read()
+
+
 def child_phase(args) -> dict:
-    """Runs one phase of the memory test in this (fresh) process; returns what it measured."""
+    """Runs one phase of the memory test in this (fresh) process; returns what it measured. With --trace: the
+    peak of Python and numpy allocations (tracemalloc) plus the Arrow memory pool's peak, instead of RSS."""
+    import tracemalloc
+
+    import pyarrow as pa
     from datatrove.data import Document
     from datatrove.utils.logging import logger
 
@@ -294,24 +327,30 @@ def child_phase(args) -> dict:
             out["base_mb"] = max(out["base_mb"], base)
             del docs
         return out
+    warm_up(args.work)
+    pool_before = pa.default_memory_pool().max_memory()
+    if args.trace:
+        tracemalloc.start()
+    out["base_mb"] = start_peak()
+    t0 = time.perf_counter()
     if args.phase == "buckets":
-        out["base_mb"] = start_peak()
-        t0 = time.perf_counter()
         list(MinhashBucketStep(cfg).run(None, rank=0, world_size=1))  # all 14 bands, one after the other
     else:
         import pyarrow.parquet as pq
 
-        out["base_mb"] = start_peak()
-        t0 = time.perf_counter()
         list(MinhashClusterStep(cfg, tasks=MEMORY_TASKS).run(None))
         out["removed"] = sum(pq.ParquetFile(cfg.remove_path(t)).metadata.num_rows for t in range(MEMORY_TASKS))
     out.update(seconds=time.perf_counter() - t0, peak_mb=_status_mb("VmHWM"))
+    if args.trace:
+        pool = max(pa.default_memory_pool().max_memory() - pool_before, 0)
+        out["live_mb"] = (tracemalloc.get_traced_memory()[1] + pool) / 2**20
     return out
 
 
-def run_child(args, phase: str, work: str, n: int, ranks: str = "0") -> subprocess.Popen:
+def run_child(args, phase: str, work: str, n: int, ranks: str = "0", trace: bool = False) -> subprocess.Popen:
     cmd = [sys.executable, os.path.abspath(__file__), "--phase", phase, "--work", work, "--n", str(n)]
-    cmd += ["--ranks", ranks, "--seed", str(args.seed)]
+    cmd += ["--ranks", ranks, "--seed", str(args.seed)] + (["--trace"] if trace else [])
+    cmd += ["--impl", args.impl] if args.impl else []
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
 
 
@@ -326,33 +365,35 @@ def memory(args, tmp: str):
     rows = []
     for n in args.sizes:
         work = os.path.join(tmp, f"mem-{n}")
-        t0 = time.perf_counter()
         # two processes (2 cores), each running every other signature task
         procs = [run_child(args, "sigs", work, n, ",".join(map(str, range(r, MEMORY_TASKS, 2)))) for r in range(2)]
         sigs = [child_result(p) for p in procs]
-        sig_wall = time.perf_counter() - t0
-        buckets = child_result(run_child(args, "buckets", work, n))
-        clusters = child_result(run_child(args, "clusters", work, n))
-        rows.append((n, sig_wall, sigs, buckets, clusters))
+        phases = {}
+        for phase in ("buckets", "clusters"):
+            phases[phase] = child_result(run_child(args, phase, work, n))
+            phases[phase]["live_mb"] = child_result(run_child(args, phase, work, n, trace=True))["live_mb"]
+        rows.append((n, sigs, phases["buckets"], phases["clusters"]))
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\n== peak memory (RSS, MB) per phase, each in a fresh process; signatures in {MEMORY_TASKS} tasks ==")
-    print("(base: RSS when the phase starts, after imports and, for signatures, the task's documents; peak: VmHWM)")
+    print(f"\n== memory per phase (MB), each phase in a fresh process; signatures in {MEMORY_TASKS} tasks ==")
+    print("peak: the process's peak RSS (VmHWM), imports included; +phase: peak - RSS when the phase started (after")
+    print("imports and a first Parquet read); live: peak of Python + numpy allocations (tracemalloc) + Arrow pool, in")
+    print("a second run. Signatures: peak RSS of a task (its documents' texts included) and seconds in the step.")
     print(
-        f"{'docs':>9} {'removed':>7} | {'sigs/task peak':>14} {'s':>6} | {'buckets base':>12} {'peak':>7} {'s':>6}"
-        f" | {'clusters base':>13} {'peak':>7} {'s':>6}"
+        f"{'docs':>9} {'removed':>7} | {'sigs peak':>9} {'s':>5} | {'buckets peak':>12} {'+phase':>6} {'live':>6} {'s':>5}"
+        f" | {'clusters peak':>13} {'+phase':>6} {'live':>6} {'s':>5}"
     )
-    for n, sig_wall, sigs, buckets, clusters in rows:
+    for n, sigs, b, c in rows:
         print(
-            f"{n:>9} {clusters['removed']:>7} | {max(s['peak_mb'] for s in sigs):>14.0f} {sum(s['seconds'] for s in sigs):>6.1f}"
-            f" | {buckets['base_mb']:>12.0f} {buckets['peak_mb']:>7.0f} {buckets['seconds']:>6.1f}"
-            f" | {clusters['base_mb']:>13.0f} {clusters['peak_mb']:>7.0f} {clusters['seconds']:>6.1f}"
+            f"{n:>9} {c['removed']:>7} | {max(s['peak_mb'] for s in sigs):>9.0f} {sum(s['seconds'] for s in sigs):>5.1f}"
+            f" | {b['peak_mb']:>12.0f} {b['peak_mb'] - b['base_mb']:>6.0f} {b['live_mb']:>6.1f} {b['seconds']:>5.1f}"
+            f" | {c['peak_mb']:>13.0f} {c['peak_mb'] - c['base_mb']:>6.0f} {c['live_mb']:>6.1f} {c['seconds']:>5.1f}"
         )
     if len(rows) > 1:
-        (n0, _, _, b0, c0), (n1, _, _, b1, c1) = rows[0], rows[-1]
+        (n0, _, b0, c0), (n1, _, b1, c1) = rows[0], rows[-1]
         print(
-            f"growth {n0} -> {n1} docs: buckets peak x{b1['peak_mb'] / b0['peak_mb']:.2f}"
-            f" (+{b1['peak_mb'] - b0['peak_mb']:.0f} MB), clusters peak x{c1['peak_mb'] / c0['peak_mb']:.2f}"
-            f" (+{c1['peak_mb'] - c0['peak_mb']:.0f} MB)"
+            f"growth {n0} -> {n1} docs: buckets peak {b1['peak_mb'] - b0['peak_mb']:+.0f} MB (x{b1['peak_mb'] / b0['peak_mb']:.2f}),"
+            f" live {b1['live_mb'] - b0['live_mb']:+.1f} MB; clusters peak {c1['peak_mb'] - c0['peak_mb']:+.0f} MB"
+            f" (x{c1['peak_mb'] / c0['peak_mb']:.2f}), live {c1['live_mb'] - c0['live_mb']:+.1f} MB"
         )
 
 
@@ -371,7 +412,11 @@ def main() -> int:
     p.add_argument("--work", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     p.add_argument("--ranks", default="0", help=argparse.SUPPRESS)
+    p.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--impl", help="another version of stages/minhash_dedup.py to measure (before/after comparisons)")
     args = p.parse_args()
+    if args.impl:
+        use_implementation(args.impl)
     if args.phase:
         print(json.dumps(child_phase(args)))
         return 0

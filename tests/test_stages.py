@@ -57,6 +57,44 @@ def test_url_filter(tmp_path):
     assert stage.stats["in"].total == 4 and stage.stats["kept"].total == 1
 
 
+def test_hashed_list_answers_as_datatrove_list(tmp_path):
+    from datatrove.pipeline.filters.url_filter import get_list
+
+    from stages.url_filter import HashedList
+
+    lines = ["# a comment", "spam.example", "  padded.example  ", "", "ünïcode.example", "#not.listed"]
+    (tmp_path / "domains").write_text("\n".join(lines) + "\n")
+    hashed, exact = HashedList(str(tmp_path / "domains"), {"extra.example"}), get_list(str(tmp_path), "domains", {"extra.example"}, False)
+    for probe in ["spam.example", "padded.example", "", "ünïcode.example", "#not.listed", "a comment", "extra.example", "other.example", None]:
+        assert (probe in hashed) == (probe in exact), probe
+
+
+def test_url_filter_decides_as_datatrove_on_its_real_lists():
+    import itertools
+    import os
+
+    from datatrove.pipeline.filters.url_filter import URLFilter
+    from huggingface_hub import cached_assets_path
+    from tldextract import TLDExtract
+
+    from stages.url_filter import HashedListURLFilter
+
+    ours, theirs = HashedListURLFilter(), URLFilter()
+    for f in (ours, theirs):
+        f.tldextractor = TLDExtract(suffix_list_urls=(), cache_dir=None)
+        f.download_data()
+    folder = cached_assets_path(library_name="datatrove", namespace="filters", subfolder="url_filter")
+    with open(os.path.join(folder, "domains")) as f:
+        domains = [line.strip() for line in itertools.islice(f, 0, 400000, 2000)]
+    with open(os.path.join(folder, "urls")) as f:
+        urls = [line.strip() for line in itertools.islice(f, 0, 20000, 200)]
+    probes = [f"https://{d}/page" for d in domains] + [f"http://www.{d}/x" for d in domains] + urls
+    probes += [f"https://news{i}.example-{i}.org/story/{i}" for i in range(200)] + ["https://www.example.com/porn-video"]
+    decisions = [(ours.filter(doc(GOOD, url=u)), theirs.filter(doc(GOOD, url=u))) for u in probes]
+    assert all(a == b for a, b in decisions)
+    assert sum(a is not True for a, _ in decisions) > 300  # the listed ones were dropped, and for the same reason
+
+
 def test_extract_keeps_main_text_and_drops_empty(tmp_path):
     stage = make(ExtractStage, tmp_path)
     docs = [doc(article_html([GOOD])), doc("<html><head><script>var a = 1;</script></head><body><img src='x.png'></body></html>")]
