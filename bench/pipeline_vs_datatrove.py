@@ -98,20 +98,23 @@ def run_datatrove(files: list[str], out: str, tasks: int, workers: int) -> dict:
     return timings
 
 
-def datatrove_counts(out: str) -> tuple[int, set[str]]:
-    """Documents its reader passed on (from its stats), and the URLs of the documents it kept."""
+def _jsonl_urls(folder: str) -> set[str]:
     import gzip
 
+    urls = set()
+    for path in glob.glob(os.path.join(folder, "*.jsonl.gz")):
+        with gzip.open(path, "rt") as f:
+            urls.update(json.loads(line)["metadata"]["url"] for line in f)
+    return urls
+
+
+def datatrove_counts(out: str) -> tuple[int, set[str], set[str]]:
+    """Documents its reader passed on (from its stats); URLs kept before dedup and at the end."""
     with open(os.path.join(out, "logs", "curate", "stats.json")) as f:
         stats = json.load(f)
     read = next(s for s in stats if "WarcReader" in s["name"] or "READER" in s["name"].upper())
     docs = int(read["stats"].get("documents", {}).get("total", 0))
-    urls = set()
-    for path in glob.glob(os.path.join(out, "documents", "*.jsonl.gz")):
-        with gzip.open(path, "rt") as f:
-            for line in f:
-                urls.add(json.loads(line)["metadata"]["url"])
-    return docs, urls
+    return docs, _jsonl_urls(os.path.join(out, "filtered")), _jsonl_urls(os.path.join(out, "documents"))
 
 
 # -- refinery ------------------------------------------------------------------------------------------------
@@ -129,17 +132,25 @@ def refinery_config(folder: str, tasks: int, workers: int) -> str:
     return path
 
 
-def refinery_counts(out: str) -> tuple[int, set[str], list[dict]]:
+def _parquet_urls(folder: str) -> set[str]:
     import pyarrow.parquet as pq
 
+    urls = set()
+    for path in glob.glob(os.path.join(folder, "*.parquet")):
+        urls.update(pq.read_table(path, columns=["url"]).column("url").to_pylist())
+    return urls
+
+
+def refinery_counts(out: str) -> tuple[int, set[str], set[str], list[dict]]:
     from pipeline.stats import collect_stats
 
     stats = collect_stats(out)
     read = next(s for s in stats["stages"] if s["name"] == "read")
-    urls = set()
-    for path in glob.glob(os.path.join(out, "documents", "*.parquet")):
-        urls.update(pq.read_table(path, columns=["url"]).column("url").to_pylist())
-    return read["kept"], urls, stats["stages"]
+    return read["kept"], _parquet_urls(os.path.join(out, "work", "filtered")), _parquet_urls(os.path.join(out, "documents")), stats["stages"]
+
+
+def jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a | b else 1.0
 
 
 def timed(cmd: list[str]) -> float:
@@ -194,8 +205,8 @@ def main(argv=None) -> int:
                 cmd = [sys.executable, "-m", "pipeline.cli", "run", config, "--input", *files, "--output", rf_out, "--overwrite"]
             times[who].append(timed(cmd))
 
-    dt_docs, dt_urls = datatrove_counts(os.path.join(work, "datatrove-0"))
-    rf_docs, rf_urls, rf_stages = refinery_counts(os.path.join(work, "refinery-0"))
+    dt_docs, dt_filtered, dt_urls = datatrove_counts(os.path.join(work, "datatrove-0"))
+    rf_docs, rf_filtered, rf_urls, rf_stages = refinery_counts(os.path.join(work, "refinery-0"))
     with open(os.path.join(work, "datatrove-0", "timings.json")) as f:
         dt_phases = json.load(f)
     cores = min(args.workers, os.cpu_count() or 1)
@@ -213,11 +224,12 @@ def main(argv=None) -> int:
     print("refinery stage time (s, summed over tasks):")
     for s in rf_stages:
         print(f"  {s['name']:<20}{s['time_s']:>8.1f}   in {s['in']:>6}  kept {s['kept']:>6}")
-    union = dt_urls | rf_urls
-    jaccard = len(dt_urls & rf_urls) / len(union) if union else 1.0
-    print(f"kept URLs: datatrove {len(dt_urls)}, refinery {len(rf_urls)}, both {len(dt_urls & rf_urls)}, "
-          f"only datatrove {len(dt_urls - rf_urls)}, only refinery {len(rf_urls - dt_urls)}")
-    print(f"jaccard of kept URLs: {jaccard:.3f}")
+    for label, a, b in (("before dedup", dt_filtered, rf_filtered), ("final", dt_urls, rf_urls)):
+        print(f"kept URLs {label}: datatrove {len(a)}, refinery {len(b)}, both {len(a & b)}, "
+              f"only datatrove {len(a - b)}, only refinery {len(b - a)}; jaccard {jaccard(a, b):.3f}")
+    # dedup keeps one document per cluster, and the two pick different ones (refinery: the smallest id), so the
+    # final sets can differ by cluster choice alone; before dedup they should agree
+    print(f"jaccard of kept URLs: {jaccard(dt_urls, rf_urls):.3f}")
     print(f"ratio refinery/datatrove docs/s: {rf_rate / dt_rate:.2f}")
     if not args.keep:
         import shutil
