@@ -292,8 +292,8 @@ def warm_up(work: str):
 
     pa.array([0])
     first = sorted(glob.glob(os.path.join(work, "sigs", "*", "*.parquet")))[:1]
-    for path in first:
-        pq.ParquetFile(path).read()
+    for path in first:  # its first row group only: the same amount of work whatever the corpus size
+        pq.ParquetFile(path).read_row_group(0)
 
 
 def child_phase(args) -> dict:
@@ -374,7 +374,11 @@ def memory(args, tmp: str):
             phases[phase]["live_mb"] = child_result(run_child(args, phase, work, n, trace=True))["live_mb"]
         rows.append((n, sigs, phases["buckets"], phases["clusters"]))
         shutil.rmtree(work, ignore_errors=True)
+    import pyarrow as pa
+
+    pool = pa.default_memory_pool().backend_name
     print(f"\n== memory per phase (MB), each phase in a fresh process; signatures in {MEMORY_TASKS} tasks ==")
+    print(f"Arrow allocator: {pool} (ARROW_DEFAULT_MEMORY_POOL=system|jemalloc|mimalloc picks another)")
     print("peak: the process's peak RSS (VmHWM), imports included; +phase: peak - RSS when the phase started (after")
     print("imports and a first Parquet read); live: peak of Python + numpy allocations (tracemalloc) + Arrow pool, in")
     print("a second run. Signatures: peak RSS of a task (its documents' texts included) and seconds in the step.")

@@ -21,7 +21,7 @@ def _count_rows(folder: str) -> int | None:
 def cmd_run(args) -> int:
     from pipeline.build import RunLayout
     from pipeline.config import load_config
-    from pipeline.inputs import resolve_inputs
+    from pipeline.inputs import InputError, resolve_inputs, snapshot_listing
     from pipeline.run import run_pipeline
     from pipeline.sample_data import SAMPLE_NAME, write_sample
     from pipeline.stats import collect_stats, format_funnel
@@ -34,7 +34,9 @@ def cmd_run(args) -> int:
     if args.workers:
         cfg.workers = args.workers
     output = args.output or os.path.join("runs", os.path.splitext(os.path.basename(args.config))[0])
-    inputs = args.input or cfg.inputs
+    if args.snapshot and args.input:
+        raise InputError("give --snapshot or --input, not both")
+    inputs = [snapshot_listing(args.snapshot, cfg.base_url)] if args.snapshot else (args.input or cfg.inputs)
     if not inputs:
         # no input anywhere: the bundled sample, generated once beside the run
         sample = os.path.join(RunLayout(output).sample, SAMPLE_NAME)
@@ -42,10 +44,18 @@ def cmd_run(args) -> int:
             write_sample(os.path.dirname(sample))
         inputs = [sample]
     files = resolve_inputs(inputs, cfg.base_url)
-    print(f"refinery: {len(files)} input file(s) -> {output}", flush=True)
+    if args.limit_files:
+        files = files[: args.limit_files]  # the listing's first N files, so a trial run is a prefix of the full one
+    print(f"refinery: {len(files)} input file(s) -> {output} ({cfg.executor} executor)", flush=True)
     start = time.monotonic()
-    run_pipeline(cfg, files, output, overwrite=args.overwrite)
+    result = run_pipeline(cfg, files, output, overwrite=args.overwrite)
     elapsed = time.monotonic() - start
+    if result["jobs"]:
+        for phase, job in result["jobs"].items():
+            print(f"  {phase}: " + ("already complete" if job == -1 else f"Slurm job {job}"))
+        print(f"submitted to Slurm in {elapsed:.1f}s; follow with `refinery stats {output}`; rerun this command to "
+              f"resubmit tasks that failed")
+        return 0
     print(format_funnel(collect_stats(output), _count_rows(os.path.join(output, "documents"))))
     print(f"done in {elapsed:.1f}s: curated documents in {os.path.join(output, 'documents')}/")
     return 0
@@ -115,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("config", help="YAML config, e.g. configs/sample.yaml")
     r.add_argument("--input", nargs="+", metavar="PATH_OR_URL", help="WARC files, quoted globs, folders, URLs or warc.paths.gz listings")
     r.add_argument("--base-url", help="base that relative entries of a listing resolve against")
+    r.add_argument("--snapshot", metavar="CC-MAIN-YYYY-WW",
+                   help="a Common Crawl snapshot: reads {base-url}/crawl-data/SNAPSHOT/warc.paths.gz")
+    r.add_argument("--limit-files", type=int, metavar="N", help="only the first N input files (e.g. of a snapshot)")
     r.add_argument("--output", help="run folder (default: runs/<config file stem>)")
     r.add_argument("--tasks", type=int, help="number of tasks (input files are split between them)")
     r.add_argument("--workers", type=int, help="tasks run at the same time")

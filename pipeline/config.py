@@ -84,6 +84,8 @@ class RunConfig:
     dump: str | None = None  # dump name for metadata; None: from warcinfo isPartOf or the file name
     tasks: int = 2
     workers: int = 2
+    executor: str = "local"  # local | slurm | ray (pipeline/executors.py)
+    executor_options: dict = field(default_factory=dict)  # executor.slurm.* or executor.ray.*, defaults filled in
     removed_text_chars: int | None = 10000
     inspect_rate: float = 0.05  # share of documents (by id hash) whose metrics and text head go to inspect/
     inspect_text_chars: int = 500
@@ -92,7 +94,8 @@ class RunConfig:
     def fingerprint(self, resolved_inputs: list[str]) -> str:
         """What must match for a rerun to continue in the same output folder (workers may change)."""
         data = asdict(self)
-        data.pop("workers")
+        for key in ("workers", "executor", "executor_options"):  # where it runs does not change what it makes
+            data.pop(key)
         data["inputs"] = resolved_inputs
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -100,7 +103,7 @@ class RunConfig:
 TOP_KEYS = {"input", "executor", "output", "stages"}
 SECTION_KEYS = {
     "input": {"paths", "base_url", "dump"},
-    "executor": {"type", "tasks", "workers"},
+    "executor": {"type", "tasks", "workers", "slurm", "ray"},
     "output": {"removed_text_chars", "inspect_rate", "inspect_text_chars"},
 }
 
@@ -191,6 +194,36 @@ def _validate_stage(name: str, params, defaults: dict, errors: list[str]) -> dic
     return merged
 
 
+def _parse_executor(ex: dict, cfg: RunConfig, errors: list[str]):
+    from pipeline.executors import EXECUTOR_TYPES, OPTION_DEFAULTS
+
+    kind = ex.get("type", "local")
+    if kind not in EXECUTOR_TYPES:
+        errors.append(f"executor.type: must be one of {', '.join(EXECUTOR_TYPES)}, got {kind!r}")
+        return
+    cfg.executor = kind
+    for other in OPTION_DEFAULTS:
+        if other != kind and ex.get(other):
+            errors.append(f"executor.{other}: given, but executor.type is {kind!r}")
+    if kind not in OPTION_DEFAULTS:
+        return
+    options = dict(OPTION_DEFAULTS[kind])
+    given = ex.get(kind) or {}
+    if not isinstance(given, dict):
+        errors.append(f"executor.{kind}: must be a mapping")
+        given = {}
+    for key, value in given.items():
+        if key not in options:
+            errors.append(f"executor.{kind}.{key}: unknown key (allowed: {', '.join(sorted(options))})")
+        elif value is not None and not _type_ok(value, options[key]):
+            errors.append(f"executor.{kind}.{key}: expected {type(options[key]).__name__}, got {type(value).__name__} ({value!r})")
+        else:
+            options[key] = value
+    if kind == "slurm" and not options["partition"]:
+        errors.append("executor.slurm.partition: required with executor.type slurm")
+    cfg.executor_options = options
+
+
 def parse_config(raw, source: str = "config") -> RunConfig:
     errors: list[str] = []
     if raw is None:
@@ -224,8 +257,7 @@ def parse_config(raw, source: str = "config") -> RunConfig:
             errors.append(f"input.{key}: expected a string, got {type(inp[key]).__name__}")
         elif key in inp:
             setattr(cfg, attr, inp[key])
-    if ex.get("type", "local") != "local":
-        errors.append(f"executor.type: only 'local' is supported, got {ex.get('type')!r}")
+    _parse_executor(ex, cfg, errors)
     for key in ("tasks", "workers"):
         if key in ex:
             v = ex[key]

@@ -45,6 +45,13 @@ def read_listing(value: str, base_url: str) -> list[str]:
     return [join_base(base_url, e) for e in entries if e and not e.startswith("#")]
 
 
+def snapshot_listing(snapshot: str, base_url: str) -> str:
+    """Where Common Crawl keeps a snapshot's list of WARC files: {base}/crawl-data/{SNAPSHOT}/warc.paths.gz."""
+    if not snapshot or "/" in snapshot or snapshot.strip() != snapshot:
+        raise InputError(f"--snapshot: expected a crawl name like CC-MAIN-2024-10, got {snapshot!r}")
+    return join_base(base_url, f"crawl-data/{snapshot}/warc.paths.gz")
+
+
 def resolve_inputs(values: list[str], base_url: str) -> list[str]:
     files: list[str] = []
     for value in values:

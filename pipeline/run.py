@@ -51,23 +51,25 @@ def clear_outputs(layout: RunLayout):
 
 
 def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool = False, log=print) -> dict:
-    from datatrove.executor.local import LocalPipelineExecutor
+    from pipeline.executors import make_executor, start_ray
 
     check_dependencies(cfg.stages)
     layout = RunLayout(output)
     prepare_run_dir(cfg, files, layout, overwrite)
     phases = build_phases(cfg, files, layout)
-    timings = {}
+    if cfg.executor == "ray":
+        start_ray(cfg.executor_options)
+    timings, jobs, previous = {}, {}, None
     for phase in phases:
         start = time.monotonic()
-        executor = LocalPipelineExecutor(
-            pipeline=phase.steps,
-            tasks=phase.tasks,
-            workers=max(1, min(cfg.workers, phase.tasks)),
-            logging_dir=layout.logs(phase.name),
-            skip_completed=True,
-        )
+        executor = make_executor(cfg.executor, cfg.executor_options, phase.steps, phase.tasks, cfg.workers,
+                                 layout.logs(phase.name), phase.name, depends=previous)
         executor.run()
+        if cfg.executor == "slurm":
+            # submitted, to start when the phase before it succeeded: nothing to wait for here
+            jobs[phase.name] = executor.job_id
+            previous = executor
+            continue
         incomplete = executor.get_incomplete_ranks()
         if incomplete:
             raise RunError(
@@ -75,4 +77,4 @@ def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool 
                 f"and rerun the same command to resume"
             )
         timings[phase.name] = round(time.monotonic() - start, 2)
-    return {"output": output, "phases": timings}
+    return {"output": output, "phases": timings, "jobs": jobs}

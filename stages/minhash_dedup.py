@@ -2,10 +2,10 @@
 bounded as the corpus grows (the shape of datatrove's MinhashDedup*):
 
 1. signatures (in the curation phase, one file per task and band, sorted by band hash then document id);
-2. buckets (one task per band): a streaming merge of the sorted files of all tasks; documents sharing a band
-   hash are linked to the smallest document id of their bucket;
-3. clusters (one task): union-find over those links; every cluster keeps the document with the smallest id,
-   so the choice depends neither on the number of tasks nor on which worker ran what;
+2. buckets (one task per band): a streaming merge of the sorted files of all tasks, a block of rows at a time;
+   documents sharing a band hash are linked to the smallest document id of their bucket;
+3. clusters (one task): connected components over those links; every cluster keeps the document with the
+   smallest id, so the choice depends neither on the number of tasks nor on which worker ran what;
 4. filter (the `minhash_dedup` funnel stage): each task drops its documents that are not their cluster's keeper.
 """
 
@@ -39,7 +39,7 @@ def shingles(text: str, n: int) -> set[bytes]:
 
 # Band hashes are computed for a batch of documents at a time, with numpy: per-document Python work (building
 # each 5-gram as a string, hashing it, one datasketch MinHash per document) was most of the signature step's time.
-_BATCH_CHARS = 1 << 19  # characters per batch: bounds the step's working arrays (~50 bytes a character)
+_BATCH_CHARS = 1 << 19  # characters per batch: bounds the working arrays (~25 bytes a character; 1 << 18: 10% slower)
 _BATCH_DOCS = 2048
 _word_chars_table: np.ndarray | None = None
 
@@ -266,7 +266,14 @@ class MinhashSignatureStep(PipelineStep):
             write_table_atomic(cfg.sig_path(band, rank), table)
 
 
-_MERGE_ROWS = 32768  # rows buffered by the bucket phase's merge, over all files of a band ...
+def _release_freed():
+    """Hands the memory Arrow's allocator holds but no longer uses back to the system: mimalloc, its default,
+    keeps freed pages a while, which showed as peak RSS several times the phases' live data (measured with
+    bench/dedup_quality.py; ~25 us a call)."""
+    pa.default_memory_pool().release_unused()
+
+
+_MERGE_ROWS = 16384  # rows buffered by the bucket phase's merge, over all files of a band ...
 _MIN_BATCH_ROWS = 1024  # ... but at least this many a file
 _SORT_KEYS = [("band_hash", "ascending"), ("doc_id", "ascending"), ("task", "ascending"), ("index", "ascending")]
 
@@ -280,7 +287,7 @@ def _merged_blocks(files: list[str]):
     batch_rows = max(_MIN_BATCH_ROWS, _MERGE_ROWS // max(1, len(files)))
     readers = [pq.ParquetFile(f) for f in files]
     left = [r.metadata.num_rows for r in readers]  # rows not yet in a buffer
-    # one thread: Arrow's allocator then reuses freed blocks instead of growing a heap per thread
+    # read on this thread (no CPU pool threads): Arrow's allocator reuses freed blocks instead of a heap per thread
     batches = [r.iter_batches(batch_size=batch_rows, use_threads=False) for r in readers]
     buffers: list[pa.RecordBatch | None] = [None] * len(files)
 
@@ -295,11 +302,11 @@ def _merged_blocks(files: list[str]):
         live = [i for i, b in enumerate(buffers) if b is not None and b.num_rows > 0]
         if not live:
             return
-        more = [b.column(0)[-1].as_py() for i, b in enumerate(buffers) if left[i] > 0]
+        more = [b.column("band_hash")[-1].as_py() for i, b in enumerate(buffers) if left[i] > 0]
         cut = min(more) if more else None
         taken, hashes = [], []
         for i in live:
-            h = buffers[i].column(0).to_numpy()
+            h = buffers[i].column("band_hash").to_numpy()
             k = len(h) if cut is None else int(np.searchsorted(h, np.uint64(cut), side="right"))
             if k:
                 taken.append(buffers[i].slice(0, k))
@@ -307,6 +314,7 @@ def _merged_blocks(files: list[str]):
                 buffers[i] = buffers[i].slice(k)
                 refill(i)
         yield pa.Table.from_batches(taken), np.concatenate(hashes)
+        _release_freed()
 
 
 class MinhashBucketStep(PipelineStep):
@@ -395,8 +403,9 @@ class MinhashClusterStep(PipelineStep):
         links, new_nodes, new_ids = [], [], []
         known = np.empty(0, dtype=np.int64)  # sorted
         for band in range(self.config.bands):
-            # one thread: Arrow's allocator then reuses what the previous band freed instead of growing per thread
-            table = pq.read_table(self.config.edge_path(band), use_threads=False)
+            _release_freed()
+            # read on this thread (no I/O or CPU pool threads): Arrow's allocator reuses what the last band freed
+            table = pq.read_table(self.config.edge_path(band), use_threads=False, pre_buffer=False)
             if table.num_rows == 0:
                 continue
             ends = []

@@ -1,0 +1,77 @@
+"""Which datatrove executor runs each phase: local processes, a Slurm cluster, or a Ray cluster.
+
+All three run the same step lists (pipeline/build.py). Locally and on Ray the phases run one after another and
+refinery checks every task completed before starting the next. On Slurm, `refinery run` submits every phase as
+a job array chained to the previous one by an `afterok` dependency (curation -> dedup buckets -> dedup clusters
+-> finalize -> tokenizer) and returns; `refinery stats DIR` shows progress, and rerunning the command resubmits
+only the tasks not completed.
+"""
+
+import os
+
+EXECUTOR_TYPES = ("local", "slurm", "ray")
+
+# executor.slurm.* (passed to datatrove's SlurmPipelineExecutor); one place for the defaults
+SLURM_DEFAULTS = {
+    "partition": None,  # required for slurm
+    "time": "24:00:00",  # per task
+    "cpus_per_task": 1,
+    "mem_per_cpu_gb": 2,
+    "qos": "normal",
+    "job_name": "refinery",  # each phase's jobs are named <job_name>-<phase>
+    "logs_dir": None,  # Slurm's stdout/stderr files; default DIR/logs/<phase>/slurm_logs
+    "env_command": None,  # run first in every job, e.g. "source /path/to/venv/bin/activate"
+    "sbatch_args": {},  # any other #SBATCH directives, e.g. {account: my-account}
+    "max_array_size": 1001,  # the cluster's MaxArraySize
+}
+# executor.ray.* (datatrove's RayPipelineExecutor; ray.init(address=...) is called first)
+RAY_DEFAULTS = {
+    "address": None,  # None: start or join a local Ray; "auto" or "ray://host:10001" for a cluster
+    "cpus_per_task": 1,
+    "mem_per_cpu_gb": 2,
+}
+OPTION_DEFAULTS = {"slurm": SLURM_DEFAULTS, "ray": RAY_DEFAULTS}
+
+
+def make_executor(kind: str, options: dict, steps: list, tasks: int, workers: int, logging_dir: str, phase: str,
+                  depends=None):
+    if kind == "local":
+        from datatrove.executor.local import LocalPipelineExecutor
+
+        return LocalPipelineExecutor(pipeline=steps, tasks=tasks, workers=max(1, min(workers, tasks)),
+                                     logging_dir=logging_dir, skip_completed=True)
+    if kind == "ray":
+        from datatrove.executor.ray import RayPipelineExecutor
+
+        return RayPipelineExecutor(pipeline=steps, tasks=tasks, workers=max(1, min(workers, tasks)),
+                                   logging_dir=logging_dir, skip_completed=True,
+                                   cpus_per_task=options["cpus_per_task"], mem_per_cpu_gb=options["mem_per_cpu_gb"])
+    if kind == "slurm":
+        from datatrove.executor.slurm import SlurmPipelineExecutor
+
+        return SlurmPipelineExecutor(
+            pipeline=steps,
+            tasks=tasks,
+            workers=workers,  # at most this many array tasks at once
+            time=options["time"],
+            partition=options["partition"],
+            cpus_per_task=options["cpus_per_task"],
+            mem_per_cpu_gb=options["mem_per_cpu_gb"],
+            qos=options["qos"],
+            job_name=f"{options['job_name']}-{phase}",
+            env_command=options["env_command"],
+            sbatch_args=dict(options["sbatch_args"] or {}),
+            max_array_size=options["max_array_size"],
+            depends=depends,
+            logging_dir=logging_dir,
+            slurm_logs_folder=os.path.join(options["logs_dir"], phase) if options["logs_dir"] else None,
+            skip_completed=True,
+        )
+    raise ValueError(f"unknown executor type {kind!r}")
+
+
+def start_ray(options: dict):
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=options["address"], include_dashboard=False, log_to_driver=False)

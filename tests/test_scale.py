@@ -1,0 +1,163 @@
+"""Scale-out paths: a Common Crawl snapshot listing, the Slurm executor (against a fake `sbatch` that runs the
+submitted scripts locally in dependency order) and the Ray executor (a real local Ray), each giving the same
+curated data as the local executor."""
+
+import gzip
+import json
+import os
+import stat
+import sys
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, refinery, stats_json
+from tests.test_determinism import fingerprint, split_warc
+
+SMALL = {
+    "stages": {"read": {}, "url_filter": {}, "extract": {}, "language": {}, "gopher_quality": {}, "minhash_dedup": {},
+               "pii": {}, "tokenizer": {"vocab_size": 600, "sample_chars": 200000}, "shards": {"val_fraction": 0.1}},
+}
+
+
+def write_config(tmp_path, name, **executor) -> str:
+    cfg = json.loads(json.dumps(SMALL))
+    cfg["executor"] = {"tasks": 2, "workers": 2, **executor}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    from pipeline.sample_data import write_sample
+
+    base = tmp_path_factory.mktemp("scale")
+    return split_warc(write_sample(str(base / "sample")), str(base), 3)
+
+
+@pytest.fixture(scope="module")
+def local_run(parts, tmp_path_factory):
+    base = tmp_path_factory.mktemp("local")
+    out = str(base / "run")
+    refinery("run", write_config(base, "local"), "--input", *parts, "--output", out)
+    return out
+
+
+def test_snapshot_listing_under_a_local_base(parts, tmp_path):
+    base = tmp_path / "commoncrawl"
+    entries = []
+    for i, part in enumerate(parts):
+        entry = f"crawl-data/CC-MAIN-2099-01/segments/1/warc/CC-MAIN-2099-01-{i:05d}.warc.gz"
+        os.makedirs(base / os.path.dirname(entry), exist_ok=True)
+        os.symlink(part, base / entry)
+        entries.append(entry)
+    listing = base / "crawl-data" / "CC-MAIN-2099-01" / "warc.paths.gz"
+    listing.write_bytes(gzip.compress(("\n".join(entries) + "\n").encode()))
+    out = str(tmp_path / "run")
+    refinery("run", write_config(tmp_path, "snap"), "--snapshot", "CC-MAIN-2099-01", "--base-url", str(base),
+             "--limit-files", "2", "--output", out)
+    with open(os.path.join(out, "run.json")) as f:
+        inputs = json.load(f)["inputs"]
+    assert inputs == [str(base / e) for e in entries[:2]]  # the listing's first two files, resolved under the base
+    import pyarrow.parquet as pq
+
+    dumps = {d for p in os.listdir(os.path.join(out, "documents")) for d in
+             pq.read_table(os.path.join(out, "documents", p), columns=["dump"]).column("dump").to_pylist()}
+    # files without a warcinfo naming their crawl take it from their path (the first part's warcinfo names the sample)
+    assert "CC-MAIN-2099-01" in dumps and dumps <= {"CC-MAIN-2099-01", "REFINERY-SAMPLE"}
+    proc = refinery("run", write_config(tmp_path, "snap"), "--snapshot", "CC-MAIN-2099-02", "--base-url", str(base),
+                    "--output", str(tmp_path / "missing"), check=False)
+    assert proc.returncode == 2 and "cannot read listing" in proc.stderr
+
+
+FAKE_SBATCH = r'''#!{python}
+"""Fake sbatch: records each submitted script, then runs it at once (every array index, with Slurm's variables)
+if its dependencies succeeded: submissions come in dependency order, so that is dependency order."""
+import json, os, re, subprocess, sys
+spool = os.environ["FAKE_SLURM_SPOOL"]
+os.makedirs(spool, exist_ok=True)
+db = os.path.join(spool, "jobs.json")
+jobs = json.load(open(db)) if os.path.exists(db) else []
+args, script = sys.argv[1:-1], sys.argv[-1]
+text = open(script).read()
+job_id = 1000 + len(jobs)
+given = [a.split("=", 1)[1] for a in args if a.startswith("--dependency=")]
+given += re.findall(r"^#SBATCH --dependency=(\S+)", text, re.M)
+deps = [d for g in given for d in g.split(",")]
+done = {{j["id"]: j["state"] for j in jobs}}
+ok = all(done.get(int(d.split(":")[1])) == "COMPLETED" if d.startswith("afterok") else int(d.split(":")[1]) in done
+         for d in deps)
+m = re.search(r"#SBATCH --array=(\d+)-(\d+)", text)
+indices = range(int(m.group(1)), int(m.group(2)) + 1) if m else [0]
+name = re.search(r"#SBATCH --job-name=(\S+)", text).group(1)
+with open(os.path.join(spool, f"job-{{job_id}}.sh"), "w") as f:
+    f.write(text)
+state = "PENDING_FOREVER"
+if ok:
+    state = "COMPLETED"
+    for i in indices:
+        env = dict(os.environ, SLURM_JOB_ID=str(job_id), SLURM_ARRAY_JOB_ID=str(job_id), SLURM_ARRAY_TASK_ID=str(i),
+                   SLURM_NODELIST="localhost", SLURM_NODEID="0")
+        with open(os.path.join(spool, f"job-{{job_id}}-{{i}}.log"), "w") as log:
+            if subprocess.run(["bash", script], env=env, stdout=log, stderr=subprocess.STDOUT).returncode:
+                state = "FAILED"
+jobs.append({{"id": job_id, "name": name, "deps": deps, "array": len(indices), "state": state,
+             "merge_stats": "merge_stats" in text}})
+json.dump(jobs, open(db, "w"))
+print(f"Submitted batch job {{job_id}}")
+'''
+
+FAKE_SCONTROL = r'''#!{python}
+import sys
+assert sys.argv[1:3] == ["show", "hostnames"], sys.argv
+print("\n".join(sys.argv[3].split(",")))
+'''
+
+FAKE_SRUN = r'''#!{python}
+import os, sys
+args = sys.argv[1:]
+while args and args[0].startswith("-"):
+    if args.pop(0) in ("-n", "-N"):
+        args.pop(0)
+os.execvp(args[0], args)
+'''
+
+
+def test_slurm_jobs_chain_by_dependency_and_give_the_local_result(parts, local_run, tmp_path):
+    bin_dir = tmp_path / "fake-slurm-bin"
+    bin_dir.mkdir()
+    for name, body in (("sbatch", FAKE_SBATCH), ("srun", FAKE_SRUN), ("scontrol", FAKE_SCONTROL)):
+        path = bin_dir / name
+        path.write_text(body.format(python=sys.executable))
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    venv_bin = os.path.dirname(sys.executable)
+    env = dict(os.environ, PATH=f"{bin_dir}:{venv_bin}:{os.environ['PATH']}", FAKE_SLURM_SPOOL=str(tmp_path / "spool"))
+    env.pop("SLURM_ARRAY_TASK_ID", None)
+    cfg = write_config(tmp_path, "slurm", type="slurm",
+                       slurm={"partition": "test", "time": "01:00:00", "job_name": "t", "env_command": f"cd {ROOT}"})
+    out = str(tmp_path / "run")
+    proc = refinery("run", cfg, "--input", *parts, "--output", out, env=env)
+    assert "submitted to Slurm" in proc.stdout
+
+    jobs = json.load(open(tmp_path / "spool" / "jobs.json"))
+    phases = [j for j in jobs if not j["merge_stats"]]
+    assert [j["name"] for j in phases] == ["t-curate", "t-dedup_buckets", "t-dedup_clusters", "t-finalize", "t-tokenize"]
+    assert all(j["state"] == "COMPLETED" for j in jobs), jobs
+    assert len(jobs) == 2 * len(phases)  # and datatrove's stats-merging job after each phase
+    # each phase waits for the one before it (afterok), so dedup never starts on half the signatures
+    for before, after in zip(phases, phases[1:]):
+        assert f"afterok:{before['id']}" in after["deps"], (before, after)
+    assert phases[0]["array"] == 2  # one array task per curation task
+    assert fingerprint(out) == fingerprint(local_run)
+    refinery("verify", out)
+
+
+def test_ray_executor_gives_the_local_result(parts, local_run, tmp_path):
+    pytest.importorskip("ray")
+    cfg = write_config(tmp_path, "ray", type="ray", ray={"cpus_per_task": 1})
+    out = str(tmp_path / "run")
+    proc = refinery("run", cfg, "--input", *parts, "--output", out, timeout=900)
+    assert "(ray executor)" in proc.stdout
+    assert fingerprint(out) == fingerprint(local_run)
+    assert stats_json(out)["stages"][0]["in"] == stats_json(local_run)["stages"][0]["in"]
