@@ -39,6 +39,11 @@ def base():
         (lambda c: c["stages"]["language"].update(languages="en"), "stages.language.languages: expected list"),
         (lambda c: c["stages"]["c4_quality"].update(filter_no_terminal_punct="yes"), "stages.c4_quality.filter_no_terminal_punct: expected bool"),
         (lambda c: c["stages"].update(pii=["emails"]), "stages.pii: must be a mapping of options"),
+        (lambda c: c["executor"].update(type="kubernetes"), "executor.type: must be one of local, slurm, ray"),
+        (lambda c: c["executor"].update(type="slurm"), "executor.slurm.partition: required"),
+        (lambda c: c["executor"].update(type="slurm", slurm={"partition": "cpu", "time": 43200}), "executor.slurm.time: expected str"),
+        (lambda c: c["executor"].update(type="ray", ray={"adress": "auto"}), "executor.ray.adress: unknown key"),
+        (lambda c: c["executor"].update(slurm={"partition": "cpu"}), "executor.slurm: given, but executor.type is 'local'"),
     ],
 )
 def test_bad_values_name_their_key(mutate, expected):
@@ -50,9 +55,11 @@ def test_bad_values_name_their_key(mutate, expected):
 
 
 def test_shipped_configs_are_valid_and_fineweb_defaults():
-    for path in ("configs/sample.yaml", "configs/fineweb.yaml"):
+    for path in ("configs/sample.yaml", "configs/fineweb.yaml", "configs/slurm.yaml", "configs/ray.yaml"):
         cfg = load_config(path)
         assert list(cfg.stages)[0] == "read"
+    # the cluster configs take every stage default: the same curation as fineweb.yaml, only run elsewhere
+    assert load_config("configs/slurm.yaml").stages == load_config("configs/ray.yaml").stages == cfg.stages
     cfg = load_config("configs/fineweb.yaml")
     assert cfg.stages["language"] == {"languages": ["en"], "threshold": 0.65}
     assert cfg.stages["c4_quality"]["filter_no_terminal_punct"] is False

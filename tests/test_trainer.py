@@ -72,9 +72,10 @@ def test_sample_shards_have_several_row_groups(sample_run):
     assert stream.epoch_tokens == len(shard_tokens(shards))
 
 
-def test_loader_world_size_2_is_disjoint_complete_and_equals_one_process(sample_run):
+@pytest.mark.parametrize("W", [2, 3, 8])
+def test_loader_at_any_world_size_is_disjoint_complete_and_equals_one_process(sample_run, W):
     shards = os.path.join(sample_run[0], "shards")
-    B, T, W = 3, 32, 2
+    B, T = 3, 32
     stream = ShardStream(shards, "train", seed=5)
     per_rank_batches = stream.epoch_tokens // (B * T * W) + 2  # a little past one epoch
     by_window = {}
