@@ -48,9 +48,9 @@ def check_dependencies(stages: dict):
             raise RuntimeError(f"lid.176 labelled an English sentence {lang!r}")
 
     def words():
-        from datatrove.utils.text import split_into_words
+        from stages.word_tokens import word_tokenizer
 
-        if len(split_into_words("two words", "en")) < 2:
+        if len(word_tokenizer("en").word_tokenize("two words")) < 2:
             raise RuntimeError("spaCy word tokenizer returned nothing")
 
     def url_filter():

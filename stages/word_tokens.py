@@ -11,15 +11,29 @@ none of which changes a result (tests/test_word_tokens.py compares against datat
 - spaCy's vocabulary is kept from one document to the next: datatrove tokenizes each text in a memory zone,
   which throws away the entries (lexemes) of every word it created, so each document pays again for words the
   previous one had; here the whole spaCy pipeline is rebuilt instead once its vocabulary passes `max_vocab`
-  entries, which bounds memory the same way.
+  entries, which bounds memory the same way;
+- spaCy is imported without torch: thinc, under spaCy, imports torch (4 s and 180 MB per process) only to offer it
+  as a backend, which a blank tokenizer never uses.
 """
 
 import re
+import sys
 from collections import OrderedDict
 
 from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_word_tokenizer, strip_strings
 
-_SPECIAL = ("ja", "zh", "vi")  # segmenters with their own configuration: left to datatrove as they are
+_SPECIAL = ("ja", "zh", "vi")
+
+
+def import_spacy_without_torch():
+    if "spacy" in sys.modules or "torch" in sys.modules:
+        import spacy  # noqa: F401 - already imported, or torch is here anyway
+        return
+    sys.modules["torch"] = None  # makes thinc's `import torch` fail, as when torch is not installed
+    try:
+        import spacy  # noqa: F401
+    finally:
+        del sys.modules["torch"]  # a later `import torch` works as usual  # segmenters with their own configuration: left to datatrove as they are
 
 
 class FastSpacyTokenizer(SpaCyTokenizer):
@@ -29,6 +43,12 @@ class FastSpacyTokenizer(SpaCyTokenizer):
         self.rebuilds = 0
         self._words: OrderedDict[str, list[str]] = OrderedDict()
         self._sentence_end = None
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            import_spacy_without_torch()
+        return super().tokenizer
 
     def __getstate__(self):
         # the spaCy pipeline and the remembered words are rebuilt in each worker process

@@ -64,3 +64,23 @@ def test_vocabulary_is_bounded_and_rebuilding_changes_nothing():
         assert small.span_tokenize(text) == stock.span_tokenize(text)
         assert len(small._tokenizer.vocab) <= 1000 + 40  # rebuilt once past the bound (one text's words over)
     assert small.rebuilds >= 1
+
+
+def test_curation_process_never_imports_torch():
+    # thinc (under spaCy) would import torch just to offer it as a backend: 4 s and ~180 MB per task process
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pipeline.config import load_config\n"
+        "from pipeline.preflight import check_dependencies\n"
+        "from stages.word_tokens import word_tokenizer\n"
+        "check_dependencies(load_config('configs/fineweb.yaml').stages)\n"
+        "assert word_tokenizer('en').span_tokenize('One. Two.') == [(0, 4), (5, 9)]\n"
+        "print('torch' in sys.modules)\n"
+    )
+    from conftest import ROOT
+
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"
