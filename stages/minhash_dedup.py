@@ -1,4 +1,4 @@
-"""Stage `minhash_dedup`: MinHash near-duplicate removal (numpy, see MinhashConfig), in four phases so that memory stays
+"""Stage `minhash_dedup`: MinHash near-duplicate removal with datasketch, in four phases so that memory stays
 bounded as the corpus grows (the shape of datatrove's MinhashDedup*):
 
 1. signatures (in the curation phase, one file per task and band, sorted by band hash then document id);
@@ -12,12 +12,12 @@ bounded as the corpus grows (the shape of datatrove's MinhashDedup*):
 import glob
 import os
 import re
-import sys
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import xxhash
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
@@ -37,168 +37,31 @@ def shingles(text: str, n: int) -> set[bytes]:
     return {" ".join(words[i : i + n]).encode() for i in range(len(words) - n + 1)}
 
 
-# Band hashes are computed for a batch of documents at a time, with numpy: per-document Python work (building
-# each 5-gram as a string, hashing it, one datasketch MinHash per document) was most of the signature step's time.
-_BATCH_CHARS = 1 << 19  # characters per batch: bounds the working arrays (~25 bytes a character; 1 << 18: 10% slower)
-_BATCH_DOCS = 2048
-_word_chars_table: np.ndarray | None = None
-
-
-def _word_chars() -> np.ndarray:
-    """is-a-word-character for every code point, taken from `_WORD` itself, so that runs of them are exactly the
-    words `shingles()` finds (Unicode letters, digits and underscore, as Python's re defines \\w)."""
-    global _word_chars_table
-    if _word_chars_table is None:
-        table = np.zeros(sys.maxunicode + 1, dtype=bool)
-        for m in _WORD.finditer("".join(map(chr, range(sys.maxunicode + 1)))):
-            table[m.start() : m.end()] = True
-        _word_chars_table = table
-    return _word_chars_table
-
-
-def _fmix64(x: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 64-bit finalizer, in place: a bijection in which every input bit affects every output bit."""
-    x ^= x >> np.uint64(33)
-    x *= np.uint64(0xFF51AFD7ED558CCD)
-    x ^= x >> np.uint64(33)
-    x *= np.uint64(0xC4CEB9FE1A85EC53)
-    x ^= x >> np.uint64(33)
-    return x
-
-
-def _odd_uint64(rng: np.random.Generator, n: int) -> np.ndarray:
-    return rng.integers(0, 2**64, size=n, dtype=np.uint64, endpoint=False) | np.uint64(1)
-
-
 class MinhashConfig:
-    """The parameters all four phases must agree on.
-
-    MinHash over the word n-grams of `shingles()`: every n-gram gets a 32-bit hash x, and permutation i maps it
-    to ((a_i * x + b_i) mod 2^64) >> 32 (multiply-add-shift, a strongly universal family for 32-bit keys); a
-    document's signature is the minimum of each of the num_perm permutations over its n-grams, and the hash of
-    each band of `rows` consecutive minima is what documents are bucketed by. All the random parameters come from
-    `seed`, so every worker computes the same values."""
+    """The parameters all four phases must agree on."""
 
     def __init__(self, work_dir: str, ngram: int = 5, num_perm: int = 112, bands: int = 14, rows: int = 8, seed: int = 1):
         if bands * rows != num_perm:
             raise ValueError(f"minhash_dedup: bands x rows ({bands} x {rows}) must equal num_perm ({num_perm})")
         self.work_dir, self.ngram, self.num_perm, self.bands, self.rows, self.seed = work_dir, ngram, num_perm, bands, rows, seed
-        self._params = None  # drawn on first use, in the worker
-        self._powers = (np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64))
+        self._template = None  # built on first use, in the worker
 
-    def _parameters(self) -> dict:
-        if self._params is None:
-            rng = np.random.default_rng(self.seed)
-            self._params = {
-                "base": _odd_uint64(rng, 1)[0],  # polynomial hash of a word's code points
-                "length": _odd_uint64(rng, 1)[0],
-                "position": _odd_uint64(rng, self.ngram),  # weight of the k-th word of an n-gram
-                "short": _odd_uint64(rng, 1)[0],  # marks the single shingle of a document of fewer than n words
-                "a": _odd_uint64(rng, self.num_perm),
-                "b": rng.integers(0, 2**64, size=self.num_perm, dtype=np.uint64, endpoint=False),
-                "band": rng.integers(0, 2**64, size=self.bands, dtype=np.uint64, endpoint=False),
-            }
-        return self._params
+    def _minhash(self):
+        # datasketch draws num_perm permutations per MinHash(); draw them once and copy the empty sketch
+        if self._template is None:
+            from datasketch import MinHash
 
-    def _base_powers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(base^k, base^-k) mod 2^64 for k < n (at least): kept for a batch's length (2 x 8 bytes a character
-        of _BATCH_CHARS x 2), made for the batch alone when one text is longer."""
-        if len(self._powers[0]) >= n:
-            return self._powers
-        base = self._parameters()["base"]
-        size = max(n, 2 * _BATCH_CHARS)
-        powers = np.full(size, base, dtype=np.uint64)
-        inverses = np.full(size, pow(int(base), -1, 2**64), dtype=np.uint64)  # base is odd: invertible mod 2^64
-        powers[0] = inverses[0] = 1
-        tables = (np.cumprod(powers), np.cumprod(inverses))  # wrapping around mod 2^64, as intended
-        if size == 2 * _BATCH_CHARS:
-            self._powers = tables
-        return tables
-
-    def shingle_hashes(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """The n-grams of each text, as `shingles()` makes them, hashed to 32 bits (held in uint64) from the
-        hashes of their words. Returns (hashes, owner): owner[i] is the position in `texts` of hashes[i],
-        ascending. A text may yield an n-gram more than once (a set is not needed: minima do not change)."""
-        p = self._parameters()
-        lowered = [t.lower() if t else "" for t in texts]
-        # all texts as one array of code points, "\n" (not a word character) between them
-        starts_of_texts = np.cumsum([0] + [len(t) + 1 for t in lowered[:-1]])
-        cps = np.frombuffer("\n".join(lowered).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        # words: the runs of word characters; `bounds` alternates first character, one past the last
-        is_word = np.zeros(len(cps) + 2, dtype=bool)  # padded with a non-word character at each end
-        np.take(_word_chars(), cps, out=is_word[1:-1])
-        bounds = np.flatnonzero(is_word[1:] != is_word[:-1])
-        word_starts, word_ends = bounds[0::2], bounds[1::2]
-        if len(word_starts) == 0:
-            return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.intp)
-
-        # word hash: sum of code point * base^(its position in the word), mod 2^64, from prefix sums of
-        # code point * base^(its position in the batch) rescaled by base^-(the word's first position); then the
-        # length is mixed in. Three passes over the characters, the rest is per word.
-        powers, inverses = self._base_powers(len(cps) + 1)
-        prefix = np.empty(len(cps) + 1, dtype=np.uint64)
-        prefix[0] = 0
-        terms = cps.astype(np.uint64)
-        np.multiply(terms, powers[: len(cps)], out=terms)
-        np.cumsum(terms, out=prefix[1:])
-        words = (prefix[word_ends] - prefix[word_starts]) * inverses[word_starts]
-        words += (word_ends - word_starts).astype(np.uint64) * p["length"]
-        _fmix64(words)
-        owner = np.searchsorted(starts_of_texts, word_starts, side="right") - 1
-
-        # n-gram i: words i .. i+n-1, when they belong to the same text
-        n, last = self.ngram, len(words) - self.ngram + 1
-        if last > 0:
-            grams = words[:last] * p["position"][0]
-            for k in range(1, n):
-                grams += words[k : k + last] * p["position"][k]
-            same_text = owner[n - 1 :] == owner[:last]
-            grams, gram_owner = grams[same_text], owner[:last][same_text]
-        else:
-            grams, gram_owner = np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.intp)
-        # a text of 1 .. n-1 words has one shingle, all its words (as in shingles())
-        counts = np.bincount(owner, minlength=len(texts))
-        short = np.flatnonzero((counts > 0) & (counts < n))
-        if len(short):
-            first = np.searchsorted(owner, short)
-            extra = np.array(
-                [np.sum(words[f : f + c] * p["position"][:c]) for f, c in zip(first.tolist(), counts[short].tolist())],
-                dtype=np.uint64,
-            )
-            extra += counts[short].astype(np.uint64) * p["short"]
-            at = np.searchsorted(gram_owner, short)
-            grams, gram_owner = np.insert(grams, at, extra), np.insert(gram_owner, at, short)
-        return _fmix64(grams) >> np.uint64(32), gram_owner
-
-    def signatures(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Band hashes of a batch of texts: (present, hashes) where present holds the positions of the texts
-        that have shingles and hashes[j, band] is the band hash of texts[present[j]]."""
-        p = self._parameters()
-        keys, owner = self.shingle_hashes(texts)
-        present = np.flatnonzero(np.bincount(owner, minlength=len(texts)))
-        if len(present) == 0:
-            return present, np.empty((0, self.bands), dtype=np.uint64)
-        offsets = np.searchsorted(owner, present)
-        minima = np.empty((self.num_perm, len(present)), dtype=np.uint64)
-        buf = np.empty_like(keys)
-        # one permutation at a time over the whole batch: three passes over a cache-sized array each (a 2-D
-        # shingles x permutations array with a reduceat along axis 0 measured ~10x slower)
-        for i in range(self.num_perm):
-            np.multiply(keys, p["a"][i], out=buf)
-            buf += p["b"][i]
-            np.minimum.reduceat(buf, offsets, out=minima[i])
-        minima >>= np.uint64(32)  # the shift commutes with the minimum, so it is done once, on the minima
-        # band hash: the band's `rows` minima folded into a 64-bit state, mixed after each
-        minima = minima.reshape(self.bands, self.rows, len(present))
-        state = np.repeat(p["band"][:, None], len(present), axis=1)
-        for r in range(self.rows):
-            state ^= minima[:, r, :]
-            _fmix64(state)
-        return present, np.ascontiguousarray(state.T)
+            self._template = MinHash(num_perm=self.num_perm, seed=self.seed, hashfunc=xxhash.xxh32_intdigest)
+        return self._template.copy()
 
     def band_hashes(self, text: str) -> list[int] | None:
-        present, hashes = self.signatures([text])
-        return hashes[0].tolist() if len(present) else None
+        grams = shingles(text, self.ngram)
+        if not grams:
+            return None
+        mh = self._minhash()
+        mh.update_batch(list(grams))
+        hv = np.ascontiguousarray(mh.hashvalues, dtype=np.uint64)
+        return [xxhash.xxh64_intdigest(hv[b * self.rows : (b + 1) * self.rows].tobytes()) for b in range(self.bands)]
 
     def sig_path(self, band: int, task: int) -> str:
         return os.path.join(self.work_dir, "sigs", f"{band:03d}", f"{task:05d}.parquet")
@@ -211,8 +74,7 @@ class MinhashConfig:
 
 
 class MinhashSignatureStep(PipelineStep):
-    """Phase 1: computes the band hashes of every document passing by (it forwards all of them, in order, a
-    batch at a time)."""
+    """Phase 1: computes the band hashes of every document passing by (it forwards all of them)."""
 
     type = "refinery-dedup"
     name = "minhash_signatures"
@@ -223,44 +85,25 @@ class MinhashSignatureStep(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         cfg = self.config
-        hashes: list[np.ndarray] = []  # per batch: (documents with shingles, bands)
-        ids: list[str] = []
-        indices: list[np.ndarray] = []
-        batch: list[Document] = []
-        first_index = chars = 0
-
-        def flush():
-            with self.track_time("batch"):
-                present, band_hashes = cfg.signatures([d.text for d in batch])
-            hashes.append(band_hashes)
-            indices.append(present + first_index)
-            ids.extend(batch[i].id for i in present.tolist())
-            if len(batch) > len(present):
-                self.stat_update("no_shingles", value=len(batch) - len(present))
-
-        for doc in data:
-            batch.append(doc)
-            chars += len(doc.text or "")
-            if chars >= _BATCH_CHARS or len(batch) >= _BATCH_DOCS:
-                flush()
-                yield from batch
-                first_index, batch, chars = first_index + len(batch), [], 0
-        if batch:
-            flush()
-            yield from batch
-
-        all_hashes = np.concatenate(hashes) if hashes else np.empty((0, cfg.bands), dtype=np.uint64)
-        all_indices = np.concatenate(indices) if indices else np.empty(0, dtype=np.int64)
-        doc_ids = pa.array(ids, type=pa.string())
-        # files are sorted by (band_hash, doc_id, index): rank the ids once in Python's string order (a stable sort,
-        # so equal ids keep index order), then each band is one numpy lexsort
-        id_rank = np.empty(len(ids), dtype=np.int64)
-        id_rank[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
-        tasks = pa.array(np.full(len(ids), rank, dtype=np.int32))
-        for band in range(cfg.bands):
-            order = np.lexsort((id_rank, all_hashes[:, band]))
-            table = pa.Table.from_arrays(
-                [pa.array(all_hashes[order, band]), doc_ids.take(order), tasks, pa.array(all_indices[order].astype(np.int64))],
+        rows: list[list[tuple[int, str, int]]] = [[] for _ in range(cfg.bands)]
+        for index, doc in enumerate(data):
+            with self.track_time():
+                hashes = cfg.band_hashes(doc.text)
+                if hashes is None:
+                    self.stat_update("no_shingles")
+                else:
+                    for band, h in enumerate(hashes):
+                        rows[band].append((h, doc.id, index))
+            yield doc
+        for band, band_rows in enumerate(rows):
+            band_rows.sort()
+            table = pa.Table.from_pydict(
+                {
+                    "band_hash": [r[0] for r in band_rows],
+                    "doc_id": [r[1] for r in band_rows],
+                    "task": [rank] * len(band_rows),
+                    "index": [r[2] for r in band_rows],
+                },
                 schema=SIGNATURE_SCHEMA,
             )
             write_table_atomic(cfg.sig_path(band, rank), table)
@@ -278,6 +121,22 @@ _MIN_BATCH_ROWS = 1024  # ... but at least this many a file
 _SORT_KEYS = [("band_hash", "ascending"), ("doc_id", "ascending"), ("task", "ascending"), ("index", "ascending")]
 
 
+def _batches(file: pq.ParquetFile, rows: int):
+    """The file as record batches of about `rows` rows (at least a row group), reading a few row groups at a
+    time: ParquetFile.iter_batches held on to memory in proportion to the file's size."""
+    meta = file.metadata
+    group, size = [], 0
+    for rg in range(meta.num_row_groups):
+        group.append(rg)
+        size += meta.row_group(rg).num_rows
+        if size >= rows or rg == meta.num_row_groups - 1:
+            # read on this thread (no CPU pool threads): Arrow's allocator then reuses the blocks freed before
+            table = file.read_row_groups(group, use_threads=False).combine_chunks()
+            if table.num_rows:
+                yield table.to_batches()[0]
+            group, size = [], 0
+
+
 def _merged_blocks(files: list[str]):
     """The rows of sorted signature files as a series of (table, band hashes) blocks, each holding every row
     of a range of hashes (so the blocks, each sorted, make the merge of the files). A streaming k-way merge a
@@ -287,8 +146,7 @@ def _merged_blocks(files: list[str]):
     batch_rows = max(_MIN_BATCH_ROWS, _MERGE_ROWS // max(1, len(files)))
     readers = [pq.ParquetFile(f) for f in files]
     left = [r.metadata.num_rows for r in readers]  # rows not yet in a buffer
-    # read on this thread (no CPU pool threads): Arrow's allocator reuses freed blocks instead of a heap per thread
-    batches = [r.iter_batches(batch_size=batch_rows, use_threads=False) for r in readers]
+    batches = [_batches(r, batch_rows) for r in readers]
     buffers: list[pa.RecordBatch | None] = [None] * len(files)
 
     def refill(i: int):
@@ -385,9 +243,18 @@ class MinhashBucketStep(PipelineStep):
 _TASK_SHIFT = 40  # a document's node number in the cluster phase: task << 40 | index
 
 
+def _distinct_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (a[i], b[i]) pairs, sorted."""
+    order = np.lexsort((b, a))
+    a, b = a[order], b[order]
+    keep = np.ones(len(a), dtype=bool)
+    keep[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    return a[keep], b[keep]
+
+
 class MinhashClusterStep(PipelineStep):
     """Phase 3 (a single task): connected components over all links, in numpy; memory grows with the number of
-    links (16 bytes each) and of linked documents only."""
+    distinct links (16 bytes each) and of linked documents only."""
 
     type = "refinery-dedup"
     name = "minhash_clusters"
@@ -398,9 +265,11 @@ class MinhashClusterStep(PipelineStep):
         self.tasks = tasks
 
     def _read_links(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array]:
-        """(a, b, nodes, ids): the links as positions in `nodes`, the sorted distinct node numbers (task << 40 |
-        index) of the linked documents, and their ids."""
-        links, new_nodes, new_ids = [], [], []
+        """(a, b, nodes, ids): the distinct links as positions in `nodes` (int32 while they fit), the sorted
+        distinct node numbers (task << 40 | index) of the linked documents, and their ids."""
+        # distinct links: near-duplicates share several bands, each link is kept once
+        link_a, link_b = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        new_nodes, new_ids = [], []
         known = np.empty(0, dtype=np.int64)  # sorted
         for band in range(self.config.bands):
             _release_freed()
@@ -415,7 +284,7 @@ class MinhashClusterStep(PipelineStep):
                 if index.max() >= 1 << _TASK_SHIFT or task.max() >= 1 << (63 - _TASK_SHIFT):
                     raise RunIntegrityError("minhash_dedup: a task or document index out of range in the links")
                 ends.append((task << _TASK_SHIFT) | index)
-            links.append(np.stack(ends))
+            link_a, link_b = _distinct_pairs(np.concatenate([link_a, ends[0]]), np.concatenate([link_b, ends[1]]))
             # documents not seen in an earlier band, with their ids
             keys, first = np.unique(np.concatenate(ends), return_index=True)
             at = np.minimum(np.searchsorted(known, keys), max(len(known) - 1, 0))
@@ -425,12 +294,14 @@ class MinhashClusterStep(PipelineStep):
                 new_nodes.append(keys[new])
                 new_ids.append(band_ids.take(first[new]))
                 known = np.union1d(known, keys[new])
-        if not links:
-            return np.empty(0, np.int64), np.empty(0, np.int64), known, pa.array([], type=pa.string())
+        if not len(link_a):
+            return np.empty(0, np.int32), np.empty(0, np.int32), known, pa.array([], type=pa.string())
         nodes = np.concatenate(new_nodes)
         order = np.argsort(nodes)
-        a, b = np.concatenate(links, axis=1)
-        return np.searchsorted(known, a), np.searchsorted(known, b), nodes[order], pa.concat_arrays(new_ids).take(order)
+        position = np.int32 if len(known) < 2**31 else np.int64
+        a = np.searchsorted(known, link_a).astype(position)
+        b = np.searchsorted(known, link_b).astype(position)
+        return a, b, nodes[order], pa.concat_arrays(new_ids).take(order)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         cfg = self.config
@@ -443,13 +314,13 @@ class MinhashClusterStep(PipelineStep):
                 pa.table({"id": ids, "task": tasks, "index": indices}),
                 sort_keys=[("id", "ascending"), ("task", "ascending"), ("index", "ascending")],
             ).to_numpy()
-            number = np.empty(len(nodes), dtype=np.int64)
-            number[order] = np.arange(len(nodes))
+            number = np.empty(len(nodes), dtype=a.dtype)
+            number[order] = np.arange(len(nodes), dtype=a.dtype)
             a, b = number[a], number[b]
             # connected components: every number points at the smallest number known in its cluster; hook
             # each link's two roots onto the smaller, then jump pointers until each points at a root; done when
             # both ends of every link share a root (that root is the smallest number of the cluster)
-            root = np.arange(len(nodes), dtype=np.int64)
+            root = np.arange(len(nodes), dtype=a.dtype)
             while True:
                 ra, rb = root[a], root[b]
                 if np.array_equal(ra, rb):

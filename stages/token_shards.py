@@ -2,6 +2,9 @@
 
 One row per document (EOS appended); the train/val split is decided by a hash of the document id, so it does
 not depend on task layout; rows are sorted by id and then shuffled with a seeded permutation.
+Memory holds each document's id and length, not its tokens: those are spilled as they are made to a flat
+temporary file per split (out_dir/.tokens-<split>.tmp-<pid>, about 2 bytes a token, removed at the end) and
+read back through a memory map, one row group at a time, when the shards are written.
 """
 
 import array
