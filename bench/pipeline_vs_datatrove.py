@@ -153,12 +153,15 @@ def jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], log: str) -> float:
+    # output to a file, not a pipe: datatrove's forkserver outlives the child and would hold a pipe open
     start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    with open(log, "w") as out:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
-        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        with open(log) as f:
+            sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{f.read()[-5000:]}")
     return elapsed
 
 
@@ -203,7 +206,7 @@ def main(argv=None) -> int:
                 cmd = [sys.executable, __file__, "--as-datatrove", files_json, dt_out, "--tasks", str(args.tasks), "--workers", str(args.workers)]
             else:
                 cmd = [sys.executable, "-m", "pipeline.cli", "run", config, "--input", *files, "--output", rf_out, "--overwrite"]
-            times[who].append(timed(cmd))
+            times[who].append(timed(cmd, os.path.join(work, f"{who}-{i}.log")))
 
     dt_docs, dt_filtered, dt_urls = datatrove_counts(os.path.join(work, "datatrove-0"))
     rf_docs, rf_filtered, rf_urls, rf_stages = refinery_counts(os.path.join(work, "refinery-0"))
