@@ -125,3 +125,11 @@ def tiny_config(tmp_path, **changes) -> str:
     with open(path, "w") as f:
         yaml.safe_dump(cfg, f)
     return path
+
+
+def run_bench(script: str, *args, timeout=300) -> str:
+    """Runs bench/<script> as a user does; returns its stdout after checking it exited 0."""
+    proc = subprocess.run([sys.executable, os.path.join("bench", script), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout

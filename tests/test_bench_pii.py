@@ -1,18 +1,11 @@
 """Smoke test of bench/pii_quality.py: the --tiny run ends cleanly and prints its table and summary line."""
-
-import os
 import re
-import subprocess
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import run_bench
 
 
 def test_pii_quality_tiny():
-    proc = subprocess.run([sys.executable, "bench/pii_quality.py", "--tiny"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    out = proc.stdout
+    out = run_bench("pii_quality.py", "--tiny", timeout=120)
     assert re.search(r"^type\s+labelled\s+TP\s+FN\s+partial\s+FP\s+precision\s+recall", out, re.M), out
     for kind in ("email", "ipv4", "ipv6", "phone", "all"):
         assert re.search(rf"^{kind}\s+[\d,]+\s+[\d,]+\s+[\d,]+\s+[\d,]+\s+[\d,]+\s+[01]\.\d{{4}}\s+[01]\.\d{{4}}$", out, re.M), (kind, out)
