@@ -1,4 +1,5 @@
 """Smoke test of bench/pii_quality.py: the --tiny run ends cleanly and prints its table and summary line."""
+
 import re
 
 from conftest import run_bench
