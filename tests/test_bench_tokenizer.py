@@ -1,6 +1,5 @@
 """Smoke test of bench/tokenizer_speed.py: the --tiny run ends cleanly and prints its table and ratio lines."""
 
-
 from conftest import run_bench
 
 
