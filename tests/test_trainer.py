@@ -197,6 +197,34 @@ def test_ddp_two_processes_match_one_process_with_twice_the_batch(sample_run, tm
     np.testing.assert_allclose([l for _, l in v2], [l for _, l in v1], rtol=1e-4)
 
 
+def test_two_node_rendezvous_matches_one_process(sample_run, tmp_path):
+    # two torchrun launchers, each a "node" of one process, meeting through a c10d rendezvous on localhost: the
+    # multi-node path of the README, on one machine
+    import socket
+
+    single = train_config(tmp_path, "single.yaml", batch_size=8, tokens_per_step=1024, eval_interval=0)
+    nodes = train_config(tmp_path, "nodes.yaml", batch_size=4, tokens_per_step=1024, eval_interval=0)
+    out1, out2 = str(tmp_path / "one"), str(tmp_path / "two")
+    run_trainer("train", single, "--data", sample_run[0], "--out", out1, "--max-steps", "4", module=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    launchers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+             "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "refinery-test",
+             "-m", "trainer", "train", nodes, "--data", sample_run[0], "--out", out2, "--max-steps", "4",
+             "--device", "cpu", "--quiet"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in launchers]
+    assert all(p.returncode == 0 for p in launchers), "\n".join(o[-3000:] for o in outputs)
+    (t1, _), (t2, _) = log_rows(out1), log_rows(out2)
+    np.testing.assert_allclose([l for _, l in t2], [l for _, l in t1], rtol=1e-4)
+
+
 def test_trainer_needs_only_torch_pyarrow_safetensors_tokenizers_yaml(sample_run, tmp_path):
     # the GPU machine has none of the pipeline's packages: make them unimportable and train + sample
     blocker = tmp_path / "block"
