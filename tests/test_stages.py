@@ -2,6 +2,7 @@
 and the value that decided it; removed rows land in removed/<stage>/."""
 
 import pyarrow.parquet as pq
+import pytest
 from datatrove.data import Document
 
 from conftest import article_html
@@ -69,6 +70,7 @@ def test_hashed_list_answers_as_datatrove_list(tmp_path):
         assert (probe in hashed) == (probe in exact), probe
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # tldextract's, about datatrove's registered_domain
 def test_url_filter_decides_as_datatrove_on_its_real_lists():
     import itertools
     import os
