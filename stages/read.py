@@ -129,14 +129,15 @@ class WarcReadStage(RefineryStage):
         from warcio.archiveiterator import ArchiveIterator
 
         state = {"records": 0, "dump": self.dump or _dump_from_path(path), "end": 0}
-        kind = _archive_kind(path)
         start, tried, first_error, skipped, resyncs = 0, set(), None, 0, 0
+        resyncable = True  # False once read as one gzip stream, whose offsets are not file offsets
+        kind = ""  # the kind of file, looked at on the first error only, not for every file
         while True:
             tried.add(start)
             try:
                 with fsspec.open(path, "rb") as f:
                     f.seek(start)
-                    yield from self._records(ArchiveIterator(f, arc2warc=False), path, state, kind)
+                    yield from self._records(ArchiveIterator(f, arc2warc=False), path, state)
                     # warcio can end quietly inside a damaged gzip member: bytes left after the last record are
                     # an error (and a place to resync from), not the end of the file
                     f.seek(state["end"])
@@ -151,10 +152,10 @@ class WarcReadStage(RefineryStage):
             if start == 0 and "non-chunked gzip" in str(error):
                 try:
                     with fsspec.open(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as f:
-                        yield from self._records(ArchiveIterator(f, arc2warc=False), path, state, kind, skip=state["records"])
+                        yield from self._records(ArchiveIterator(f, arc2warc=False), path, state, skip=state["records"])
                     break
                 except Exception as e:  # noqa: BLE001
-                    error, kind = e, None  # offsets inside one gzip stream are not file offsets: no resync
+                    error, resyncable = e, False
             if isinstance(error, MisalignedRecord) and error.resume_at is not None:
                 self.stat_update("missing_separators")
                 start = error.resume_at
@@ -163,7 +164,11 @@ class WarcReadStage(RefineryStage):
             first_error = first_error or f"at byte {max(state['end'], start)}: {message}"
             # go on at the next place a record can start after the last record read whole; what lies between
             # is lost (a damaged member, a record whose Content-Length was wrong) and its size is reported
-            resume = _next_record_start(path, kind, state["end"], tried) if kind and resyncs < _MAX_RESYNCS else None
+            if kind == "":
+                kind = _archive_kind(path)
+            resume = None
+            if kind and resyncable and resyncs < _MAX_RESYNCS:
+                resume = _next_record_start(path, kind, state["end"], tried)
             logger.warning(
                 f"[read] {path}: {message} after {state['records']} records; "
                 + (f"resuming at byte {resume}" if resume is not None else "giving up on the rest of the file")
@@ -180,7 +185,7 @@ class WarcReadStage(RefineryStage):
             self.stat_update("file_errors")
             errors.append({"file": path, "error": first_error, "records_read": state["records"], "resyncs": resyncs, "skipped_bytes": skipped})
 
-    def _records(self, iterator, path: str, state: dict, kind: str | None, skip: int = 0):
+    def _records(self, iterator, path: str, state: dict, skip: int = 0):
         basename = os.path.basename(path)
         resumed = iterator.offset > 0
         warnings = 0
@@ -213,7 +218,8 @@ class WarcReadStage(RefineryStage):
             # count it in the length); otherwise the length was wrong, the payload cannot be trusted, and the
             # next record may start anywhere inside what warcio took for this one
             warnings = iterator.err_count
-            if kind != "gzip" and _record_starts_at(path, kind, state["end"]):
+            kind = _archive_kind(path)
+            if kind in ("warc", "arc") and _record_starts_at(path, kind, state["end"]):
                 yield doc, verdict
                 raise MisalignedRecord("", resume_at=state["end"])
             verdict = Drop("bad_length", value=float(length), detail="record not followed by a blank line: wrong Content-Length")
