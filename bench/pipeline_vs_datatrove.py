@@ -188,7 +188,7 @@ def main(argv=None) -> int:
 
     work = args.keep or tempfile.mkdtemp(prefix="bench-pipeline-")
     os.makedirs(work, exist_ok=True)
-    files = resolve_inputs(args.input, "https://data.commoncrawl.org/") if args.input else [write_sample(os.path.join(work, "sample"))]
+    files = resolve_inputs(args.input, "https://data.commoncrawl.org/").files if args.input else [write_sample(os.path.join(work, "sample"))]
     files = [os.path.abspath(f) for f in files]
     files_json = os.path.join(work, "files.json")
     with open(files_json, "w") as f:

@@ -55,6 +55,22 @@ class Phase:
 class RunLayout:
     root: str
 
+    # Every entry a run folder can hold that refinery wrote: `--overwrite` removes these (but the generated sample,
+    # which may be this run's input, and the lock) and nothing else; a folder holding anything else and no run.json
+    # is not refinery's and is refused.
+    OUTPUTS = ("run.json", "documents", "removed", "inspect", "errors", "logs", "tokenizer", "shards", "work",
+               "slurm_jobs.json")
+    SAMPLE = "sample"
+
+    @property
+    def marker(self):
+        return self.path("run.json")
+
+    @property
+    def slurm_jobs(self):
+        """Job ids of the phases submitted to Slurm: a rerun refuses while any is still queued or running."""
+        return self.path("slurm_jobs.json")
+
     def path(self, *parts) -> str:
         return os.path.join(self.root, *parts)
 
@@ -70,7 +86,7 @@ class RunLayout:
     def sample(self):
         """Where the bundled sample is generated when a run names no input: the run's input, so never deleted
         with the run's outputs."""
-        return self.path("sample")
+        return self.path(self.SAMPLE)
 
     @property
     def inspect(self):

@@ -22,7 +22,7 @@ def cmd_run(args) -> int:
     from pipeline.build import RunLayout
     from pipeline.config import load_config
     from pipeline.inputs import InputError, resolve_inputs, snapshot_listing
-    from pipeline.run import run_pipeline
+    from pipeline.run import check_inputs_outside_output, claim_output_folder, release_output_folder, run_pipeline
     from pipeline.sample_data import SAMPLE_NAME, write_sample
     from pipeline.stats import collect_stats, format_funnel
 
@@ -37,19 +37,30 @@ def cmd_run(args) -> int:
     if args.snapshot and args.input:
         raise InputError("give --snapshot or --input, not both")
     inputs = [snapshot_listing(args.snapshot, cfg.base_url)] if args.snapshot else (args.input or cfg.inputs)
-    if not inputs:
-        # no input anywhere: the bundled sample, generated once beside the run
-        sample = os.path.join(RunLayout(output).sample, SAMPLE_NAME)
-        if not os.path.exists(sample):
-            write_sample(os.path.dirname(sample))
-        inputs = [sample]
-    files = resolve_inputs(inputs, cfg.base_url)
-    if args.limit_files:
-        files = files[: args.limit_files]  # the listing's first N files, so a trial run is a prefix of the full one
-    print(f"refinery: {len(files)} input file(s) -> {output} ({cfg.executor} executor)", flush=True)
-    start = time.monotonic()
-    result = run_pipeline(cfg, files, output, overwrite=args.overwrite)
-    elapsed = time.monotonic() - start
+    layout = RunLayout(output)
+    created = not os.path.lexists(output)
+    lock = claim_output_folder(layout)  # before anything is written there, the sample included
+    try:
+        if not inputs:
+            # no input anywhere: the bundled sample, generated once beside the run
+            sample = os.path.join(layout.sample, SAMPLE_NAME)
+            if not os.path.exists(sample):
+                write_sample(os.path.dirname(sample))
+            inputs = [sample]
+        resolved = resolve_inputs(inputs, cfg.base_url, args.allow_foreign_entries)
+        files = resolved.files
+        if args.limit_files:
+            files = files[: args.limit_files]  # the listing's first N files, so a trial run is a prefix of the full one
+        check_inputs_outside_output(layout, inputs, files)
+        print(f"refinery: {len(files)} input file(s) -> {output} ({cfg.executor} executor)", flush=True)
+        if resolved.refused:
+            print(f"refinery: {len(resolved.refused)} listing entries refused (they lead out of the base "
+                  f"{cfg.base_url}); listed in {layout.errors}/listing.json", flush=True)
+        start = time.monotonic()
+        result = run_pipeline(cfg, files, output, overwrite=args.overwrite, input_errors=resolved.refused)
+        elapsed = time.monotonic() - start
+    finally:
+        release_output_folder(layout, lock, created)
     if result["jobs"]:
         for phase, job in result["jobs"].items():
             print(f"  {phase}: " + ("already complete" if job == -1 else f"Slurm job {job}"))
@@ -131,7 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", help="run folder (default: runs/<config file stem>)")
     r.add_argument("--tasks", type=int, help="number of tasks (input files are split between them)")
     r.add_argument("--workers", type=int, help="tasks run at the same time")
-    r.add_argument("--overwrite", action="store_true", help="delete a different run found in the output folder")
+    r.add_argument("--overwrite", action="store_true",
+                   help="delete the outputs of a different run found in the output folder (only what refinery wrote)")
+    r.add_argument("--allow-foreign-entries", action="store_true",
+                   help="read listing entries that lead out of --base-url (another scheme or host, an absolute path)")
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("stats", help="the funnel of a run: documents in, kept and dropped per reason, per stage")
@@ -167,15 +181,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    # tracebacks in task logs show code, not the values of variables (which hold page text)
+    os.environ.setdefault("LOGURU_DIAGNOSE", "NO")
     from pipeline.config import ConfigError
     from pipeline.inputs import InputError
+    from pipeline.lock import FolderLocked
     from pipeline.preflight import PreflightError
     from pipeline.run import RunError
+    from stages.parquet_io import DiskFull
 
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ConfigError, InputError, PreflightError, RunError) as e:
+    except (ConfigError, InputError, PreflightError, RunError, FolderLocked, DiskFull) as e:
         print(f"refinery: error: {e}", file=sys.stderr)
         return 2
 

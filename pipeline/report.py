@@ -11,12 +11,13 @@ import html
 import json
 import math
 import os
+import re
 
 import pyarrow.parquet as pq
 
 from pipeline.stats import collect_stats, compare_stats
 from stages.base import id_fraction
-from stages.parquet_io import temp_path_for
+from stages.parquet_io import atomic_path
 from stages.reasons import STAGE_ORDER
 from stages.schema import KEPT
 
@@ -112,15 +113,27 @@ def write_report(run_dir: str, out_path: str, compare_dir: str | None = None) ->
     else:
         data = {"mode": "run", **report_data(run_dir)}
         title = f"refinery report: {os.path.basename(os.path.abspath(run_dir))}"
-    payload = json.dumps(data, ensure_ascii=True).replace("</", "<\\/")  # no "</script>" inside the script
-    page = TEMPLATE.replace("__TITLE__", html.escape(title)).replace("__DATA__", payload)
-    page = page.replace("__STAGE_ORDER__", json.dumps(list(STAGE_ORDER)))
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    tmp = temp_path_for(os.path.abspath(out_path))
-    with open(tmp, "w", encoding="utf-8") as f:
+    page = render_page(title, data)
+    with atomic_path(os.path.abspath(out_path), "report") as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(page)
-    os.replace(tmp, out_path)
     return out_path
+
+
+def script_json(value) -> str:
+    """JSON that stays data inside a <script> element whatever the crawled strings in it hold: with <, > and &
+    escaped, no "</script>", "<!--" or "<script" can change how the browser's parser reads the element, and
+    U+2028/U+2029 (ensure_ascii) cannot end a line of the script."""
+    text = json.dumps(value, ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+_PLACEHOLDER = re.compile(r"__(TITLE|DATA|STAGE_ORDER)__")
+
+
+def render_page(title: str, data: dict) -> str:
+    """The template with every placeholder filled in one pass: text put in is never searched for placeholders."""
+    values = {"TITLE": html.escape(title), "DATA": script_json(data), "STAGE_ORDER": script_json(list(STAGE_ORDER))}
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], TEMPLATE)
 
 
 TEMPLATE = r"""<!DOCTYPE html>

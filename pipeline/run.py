@@ -1,61 +1,237 @@
-"""Executing a run: fingerprinting the output folder, running each phase with datatrove's
-LocalPipelineExecutor (tasks already completed are skipped, so a rerun resumes), and reporting the funnel."""
+"""Executing a run: claiming the output folder (only an empty folder or one of refinery's own runs, locked for
+the life of the command), fingerprinting it, running each phase with datatrove's executors (tasks already
+completed are skipped, so a rerun resumes), and turning a failed phase into one line."""
 
 import json
 import os
 import shutil
+import subprocess
 import time
 from dataclasses import asdict
 
 from pipeline.build import RunLayout, build_phases
 from pipeline.config import RunConfig
+from pipeline.lock import LOCK_NAME, FolderLock
 from pipeline.preflight import check_dependencies
-from stages.parquet_io import write_json_atomic
+from stages.parquet_io import TEMP_NAME, DiskFull, is_disk_full, write_json_atomic
 
 
 class RunError(RuntimeError):
     pass
 
 
+# -- the output folder ---------------------------------------------------------------------------------------------
+def read_marker(layout: RunLayout) -> dict | None:
+    """The folder's run.json when refinery wrote it, else None."""
+    try:
+        with open(layout.marker) as f:
+            marker = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) and {"fingerprint", "inputs"} <= marker.keys() else None
+
+
+def _is_generated_sample(layout: RunLayout) -> bool:
+    from pipeline.sample_data import SAMPLE_NAME
+
+    return os.path.isdir(layout.sample) and not os.path.islink(layout.sample) and all(
+        n == SAMPLE_NAME or TEMP_NAME.match(n) for n in os.listdir(layout.sample))
+
+
+def check_output_folder(layout: RunLayout):
+    """Refuses, with or without --overwrite, a folder that holds anything refinery did not write there."""
+    root = layout.root
+    if not os.path.lexists(root):
+        return
+    if not os.path.isdir(root):
+        raise RunError(f"--output {root} exists and is not a folder")
+    if read_marker(layout) is not None:
+        return
+    if os.path.exists(layout.marker):
+        raise RunError(f"{root}/run.json is not a refinery run marker; refinery will not write into {root}: "
+                       f"choose another --output")
+    ours = {LOCK_NAME} | ({layout.SAMPLE} if _is_generated_sample(layout) else set())
+    foreign = sorted(n for n in os.listdir(root) if n not in ours and not TEMP_NAME.match(n))
+    if foreign:
+        shown = ", ".join(foreign[:8]) + (f" and {len(foreign) - 8} more" if len(foreign) > 8 else "")
+        raise RunError(f"{root} is not empty and holds no refinery run (it has {shown}); refinery writes only into an "
+                       f"empty folder or one of its own run folders, and --overwrite never deletes what it did not "
+                       f"write: choose another --output")
+
+
+def claim_output_folder(layout: RunLayout) -> FolderLock:
+    """Checks the folder is refinery's to write, then locks it against a second `refinery run`."""
+    check_output_folder(layout)
+    return FolderLock(layout.root, "refinery run").acquire()
+
+
+def release_output_folder(layout: RunLayout, lock: FolderLock, created: bool):
+    """Unlocks; a folder this command made and that never became a run (refused before it started) is removed,
+    as long as it holds only what this command wrote there (the lock, the generated sample)."""
+    if created and read_marker(layout) is None and os.path.isdir(layout.root):
+        ours = {LOCK_NAME} | ({layout.SAMPLE} if _is_generated_sample(layout) else set())
+        if set(os.listdir(layout.root)) <= ours:
+            shutil.rmtree(layout.root, ignore_errors=True)
+    lock.release()
+
+
+def _local_path(value: str) -> str | None:
+    if value.startswith("file://"):
+        return value[len("file://"):]
+    return None if "://" in value else value
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_inputs_outside_output(layout: RunLayout, values: list[str], files: list[str]):
+    """The output may not equal, lie inside or contain any local input path (an input folder counts whole): a rerun
+    would read its own outputs, and --overwrite would delete its inputs. The sample refinery generates under the
+    run folder is refinery's own output and may be read."""
+    out = os.path.realpath(layout.root)
+    sample = os.path.realpath(layout.sample)
+    regions = []  # (shown, path, is_folder)
+    for value in values:
+        local = _local_path(value)
+        if local is None:
+            continue
+        if os.path.isdir(local):
+            regions.append((value, local, True))
+        elif "**" in local:  # a recursive glob reads everything under its fixed prefix
+            prefix = local.split("**", 1)[0]
+            regions.append((value, os.path.dirname(prefix) or ".", True))
+        elif os.path.exists(local):
+            regions.append((value, local, False))  # a file or a listing
+    for f in files:
+        local = _local_path(f)
+        if local is not None:
+            regions.append((f, local, False))
+    for shown, path, is_folder in regions:
+        for real in {os.path.realpath(path), os.path.abspath(path)}:
+            if _inside(real, sample):
+                continue
+            if _inside(real, out) or (is_folder and _inside(out, real)):
+                raise RunError(f"--output {layout.root} overlaps the input {shown}: a run never writes where it reads "
+                               f"(its next run would read its own outputs, and --overwrite could delete the input); "
+                               f"choose an --output outside every input path")
+
+
 def prepare_run_dir(cfg: RunConfig, files: list[str], layout: RunLayout, overwrite: bool):
     fingerprint = cfg.fingerprint(files)
-    marker = layout.path("run.json")
-    if os.path.exists(marker):
-        with open(marker) as f:
-            previous = json.load(f).get("fingerprint")
-        if previous != fingerprint:
-            if not overwrite:
-                raise RunError(
-                    f"{layout.root} holds a run with a different config or input; "
-                    f"choose another --output or pass --overwrite to delete it and start over"
-                )
-            clear_outputs(layout)
-    elif os.path.isdir(layout.root) and outputs(layout) and not overwrite:
-        raise RunError(f"{layout.root} is not empty and holds no refinery run; choose another --output or pass --overwrite")
-    os.makedirs(layout.root, exist_ok=True)
-    write_json_atomic(marker, {"fingerprint": fingerprint, "config": asdict(cfg), "inputs": files})
-
-
-def outputs(layout: RunLayout) -> list[str]:
-    """Everything in the run folder but the generated sample (which may be this run's input)."""
-    keep = os.path.basename(layout.sample)
-    return [os.path.join(layout.root, n) for n in os.listdir(layout.root) if n != keep]
+    marker = read_marker(layout)
+    if marker is not None and marker["fingerprint"] != fingerprint:
+        if not overwrite:
+            raise RunError(
+                f"{layout.root} holds a run with a different config or input; "
+                f"choose another --output or pass --overwrite to delete it and start over"
+            )
+        clear_outputs(layout)
+    sweep_temp_files(layout)
+    write_json_atomic(layout.marker, {"fingerprint": fingerprint, "config": asdict(cfg), "inputs": files})
 
 
 def clear_outputs(layout: RunLayout):
-    for path in outputs(layout):
-        if os.path.isdir(path):
+    """Removes the entries a run writes (RunLayout.OUTPUTS) and nothing else: not the generated sample (it may be
+    this run's input), the lock, or anything a user put beside them."""
+    for name in layout.OUTPUTS:
+        path = layout.path(name)
+        if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path)
-        else:
+        elif os.path.lexists(path):
             os.remove(path)
 
 
-def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool = False, log=print) -> dict:
+def sweep_temp_files(layout: RunLayout):
+    """Temporary files of writers that were killed (`.NAME.tmp-PID`): the lock, and on Slurm the check that none of
+    the run's jobs is alive, mean no process of this run is writing any more."""
+    tops = [layout.root] + [layout.path(n) for n in layout.OUTPUTS + (layout.SAMPLE,)]
+    for top in tops:
+        if not os.path.isdir(top) or os.path.islink(top):
+            continue
+        walk = [(top, [], os.listdir(top))] if top == layout.root else os.walk(top)
+        for folder, dirs, names in walk:
+            for name in list(names) + list(dirs):
+                if TEMP_NAME.match(name):
+                    path = os.path.join(folder, name)
+                    if os.path.isdir(path) and not os.path.islink(path):
+                        shutil.rmtree(path, ignore_errors=True)
+                    elif os.path.lexists(path):
+                        os.remove(path)
+
+
+# -- Slurm jobs of the run -----------------------------------------------------------------------------------------
+def live_slurm_jobs(layout: RunLayout) -> list[str] | None:
+    """The run's submitted job ids that squeue still lists (queued or running); None when they cannot be checked."""
+    if not os.path.exists(layout.slurm_jobs):
+        return []
+    with open(layout.slurm_jobs) as f:
+        recorded = {str(j) for j in json.load(f).get("jobs", {}).values() if str(j) not in ("-1", "None")}
+    if not recorded:
+        return []
+    try:
+        proc = subprocess.run(["squeue", "--noheader", "--format=%A", f"--user={os.environ.get('USER', '')}"]
+                              if os.environ.get("USER") else ["squeue", "--noheader", "--format=%A"],
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    listed = {line.strip() for line in proc.stdout.splitlines()}
+    return sorted(recorded & listed, key=lambda j: (len(j), j))
+
+
+def check_no_live_jobs(layout: RunLayout, executor: str, log=print):
+    live = live_slurm_jobs(layout)
+    if live is None:
+        message = (f"{layout.root} was submitted to Slurm ({layout.slurm_jobs}) and squeue cannot tell whether its "
+                   f"jobs still run")
+        if executor == "slurm":
+            raise RunError(message + "; check with squeue and rerun when they have ended")
+        log(f"refinery: warning: {message}")
+    elif live:
+        raise RunError(f"{layout.root} has Slurm jobs still queued or running ({', '.join(live)}): a second submission "
+                       f"would run the same tasks twice; wait for them (squeue) or cancel them (scancel) and rerun")
+
+
+def record_slurm_job(layout: RunLayout, phase: str, job_id):
+    jobs = {}
+    if os.path.exists(layout.slurm_jobs):
+        with open(layout.slurm_jobs) as f:
+            jobs = json.load(f).get("jobs", {})
+    jobs[phase] = job_id
+    write_json_atomic(layout.slurm_jobs, {"jobs": jobs})
+
+
+# -- running ---------------------------------------------------------------------------------------------------------
+def phase_failure(phase: str, layout: RunLayout, e: BaseException) -> RunError:
+    """One line for a task that raised: a full disk names the file; anything else points to the task logs (the
+    exception's text is not repeated: it can quote a page)."""
+    if isinstance(e, DiskFull):
+        return RunError(str(e))
+    if is_disk_full(e):
+        what = f" {e.filename}" if getattr(e, "filename", None) else " its task logs and stats"
+        return RunError(f"disk full: phase {phase} could not write{what} in {layout.root}; free space and rerun the "
+                        f"same command to resume")
+    return RunError(f"phase {phase}: a task failed ({type(e).__name__}); its traceback is in "
+                    f"{layout.logs(phase)}/logs/; rerun the same command to resume")
+
+
+def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool = False, log=print,
+                 input_errors: list[dict] = ()) -> dict:
+    """Runs (or resumes) a run in `output`, which the caller has claimed (claim_output_folder). input_errors: inputs
+    refused before the run (listing entries out of the base), listed in errors/listing.json."""
     from pipeline.executors import make_executor, start_ray
 
     check_dependencies(cfg.stages)
     layout = RunLayout(output)
+    check_no_live_jobs(layout, cfg.executor, log)
     prepare_run_dir(cfg, files, layout, overwrite)
+    listing_errors = os.path.join(layout.errors, "listing.json")
+    if input_errors:
+        write_json_atomic(listing_errors, list(input_errors))
+    elif os.path.exists(listing_errors):
+        os.remove(listing_errors)
     phases = build_phases(cfg, files, layout)
     if cfg.executor == "ray":
         start_ray(cfg.executor_options)
@@ -64,10 +240,16 @@ def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool 
         start = time.monotonic()
         executor = make_executor(cfg.executor, cfg.executor_options, phase.steps, phase.tasks, cfg.workers,
                                  layout.logs(phase.name), phase.name, depends=previous)
-        executor.run()
+        try:
+            executor.run()
+        except Exception as e:  # noqa: BLE001 - a task's failure ends the run with one line, not a traceback
+            if cfg.executor == "local":
+                sweep_temp_files(layout)  # the pool is gone: no writer of this run is left
+            raise phase_failure(phase.name, layout, e) from e
         if cfg.executor == "slurm":
             # submitted, to start when the phase before it succeeded: nothing to wait for here
             jobs[phase.name] = executor.job_id
+            record_slurm_job(layout, phase.name, executor.job_id)
             previous = executor
             continue
         incomplete = executor.get_incomplete_ranks()

@@ -14,7 +14,7 @@ import os
 import random
 import uuid
 
-from stages.parquet_io import temp_path_for
+from stages.parquet_io import atomic_path
 
 SAMPLE_NAME = "refinery-sample.warc.gz"
 _NS = uuid.UUID("6f0d3c4e-5b0e-4c4f-9a8e-1f2d3c4b5a69")
@@ -296,9 +296,8 @@ def write_sample(folder: str, seed: int = 0) -> str:
 
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, SAMPLE_NAME)
-    tmp = temp_path_for(path)
     date = "2024-02-21T08:15:00Z"
-    with open(tmp, "wb") as f:
+    with atomic_path(path, "sample WARC") as tmp, open(tmp, "wb") as f:
         writer = WARCWriter(f, gzip=True)
         info = writer.create_warcinfo_record(
             SAMPLE_NAME, {"software": "refinery sample generator", "isPartOf": "REFINERY-SAMPLE", "format": "WARC File Format 1.1"}
@@ -343,5 +342,4 @@ def write_sample(folder: str, seed: int = 0) -> str:
             f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(http_part) + 5000}\r\n\r\n"
         ).encode()
         f.write(gzip.compress(head + http_part, mtime=0))
-    os.replace(tmp, path)
     return path

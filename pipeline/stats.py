@@ -8,6 +8,7 @@ import glob
 import json
 import os
 
+from pipeline.inputs import printable
 from stages.reasons import STAGE_ORDER, STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT
 
 
@@ -104,7 +105,8 @@ def format_funnel(stats: dict, documents: int | None = None) -> str:
         lines.append(f"WARNING: documents/ holds {documents} rows but the last stage kept {last}")
     for e in stats["errors"]:
         recovered = f"; resumed {e['resyncs']}x, {e['skipped_bytes']:,} bytes skipped" if e.get("resyncs") else ""
-        lines.append(f"input error: {e['file']}: {e['error']} ({e.get('records_read', 0):,} records read{recovered})")
+        lines.append(f"input error: {printable(e['file'])}: {printable(e['error'])} "
+                     f"({e.get('records_read', 0):,} records read{recovered})")
     return "\n".join(lines)
 
 

@@ -160,7 +160,7 @@ class WarcReadStage(RefineryStage):
                 self.stat_update("missing_separators")
                 start = error.resume_at
                 continue
-            message = f"{type(error).__name__}: {error}"[:300]
+            message = describe_read_error(error)
             first_error = first_error or f"at byte {max(state['end'], start)}: {message}"
             # go on at the next place a record can start after the last record read whole; what lies between
             # is lost (a damaged member, a record whose Content-Length was wrong) and its size is reported
@@ -183,7 +183,8 @@ class WarcReadStage(RefineryStage):
             first_error = "no records found (empty file)"
         if first_error:
             self.stat_update("file_errors")
-            errors.append({"file": path, "error": first_error, "records_read": state["records"], "resyncs": resyncs, "skipped_bytes": skipped})
+            errors.append({"file": path, "error": first_error, **_file_facts(path), "records_read": state["records"],
+                           "resyncs": resyncs, "skipped_bytes": skipped})
 
     def _records(self, iterator, path: str, state: dict, skip: int = 0):
         basename = os.path.basename(path)
@@ -195,9 +196,9 @@ class WarcReadStage(RefineryStage):
             record_format = getattr(record, "format", "warc")[:3]
             if i == 0 and not resumed and record_format == "arc" and record.rec_type != "arc_header":
                 # warcio reads any text line of five words as an ARC header; a real ARC starts with filedesc://
-                raise ValueError("not a WARC or ARC file (no WARC header, no ARC filedesc record)")
+                raise ReadError("not a WARC or ARC file (no WARC header, no ARC filedesc record)")
             if i == 0 and resumed and record_format != state.get("format", record_format):
-                raise ValueError(f"resynced onto something that is not a {state['format'].upper()} record")
+                raise ReadError(f"resynced onto something that is not a {state['format'].upper()} record")
             state.setdefault("format", record_format)
             index = state["records"]
             state["records"] += 1
@@ -260,7 +261,7 @@ class WarcReadStage(RefineryStage):
         try:
             payload = record.content_stream().read(self.max_record_bytes + 1)
         except Exception as e:  # noqa: BLE001 - broken chunked or content encoding
-            return Drop("undecodable", detail=f"{type(e).__name__}: {e}"[:300])
+            return Drop("undecodable", detail=f"{type(e).__name__} while decoding the payload")
         encoding = (_header(http, "Content-Encoding") or "").lower()
         if encoding in ("gzip", "x-gzip") and payload[:2] == b"\x1f\x8b":
             # warcio hands back the raw bytes when the declared compression does not decompress
@@ -299,11 +300,55 @@ class WarcReadStage(RefineryStage):
                 return
 
 
-class UnreadTail(Exception):
+class ReadError(Exception):
+    """Raised by this module with a message of its own words: the only exception text errors/ repeats."""
+
+
+# library exceptions whose text is fixed by the library (zlib's "invalid block type" ...), never the file's bytes
+_FIXED_TEXT = (EOFError,)
+_ZLIB_ERRORS = ("zlib.error",)
+
+
+def describe_read_error(error: BaseException) -> str:
+    """What went wrong, in words that cannot quote the file: warcio ("Unknown archive format, first line: [...]")
+    and gzip ("Not a gzipped file (b'..')") put the file's bytes in their messages, so those are named by type."""
+    name = type(error).__name__
+    if isinstance(error, ReadError):
+        return str(error)
+    if isinstance(error, OSError) and error.strerror:
+        return f"{name}: {error.strerror}"
+    if isinstance(error, _FIXED_TEXT) or f"{type(error).__module__}.{name}" in _ZLIB_ERRORS:
+        return f"{name}: {str(error)[:200]}"
+    if name == "ArchiveLoadFailed":
+        return f"{name}: not a WARC or ARC record here"
+    return f"{name}: the bytes here could not be read as an archive"
+
+
+def _file_facts(path: str) -> dict:
+    """The file's size and a guess of its format from its first bytes (never the bytes themselves)."""
+    facts = {"size": None, "format": "unreadable"}
+    try:
+        with fsspec.open(path, "rb") as f:
+            head = f.read(4096)
+            facts["size"] = f.size if isinstance(getattr(f, "size", None), int) else None
+    except Exception:  # noqa: BLE001 - a missing or unreadable file has no facts beyond its error
+        return facts
+    if facts["size"] is None and "://" not in path and os.path.isfile(path):
+        facts["size"] = os.path.getsize(path)
+    kind = {"gzip": "gzip", "warc": "WARC", "arc": "ARC"}.get(_kind_of(head))
+    if kind is None:
+        import magic
+
+        kind = f"not an archive ({magic.from_buffer(head, mime=True)})" if head else "empty"
+    facts["format"] = kind
+    return facts
+
+
+class UnreadTail(ReadError):
     """The archive iterator stopped before the end of the file."""
 
 
-class MisalignedRecord(Exception):
+class MisalignedRecord(ReadError):
     """The stream is no longer at a record boundary; reading goes on at the next record start. With resume_at,
     only the blank line between two records was missing: nothing was lost and no error is listed."""
 
@@ -338,6 +383,10 @@ def _archive_kind(path: str) -> str | None:
             head = f.read(16)
     except Exception:  # noqa: BLE001 - unreadable: read_file reports the error itself
         return None
+    return _kind_of(head)
+
+
+def _kind_of(head: bytes) -> str | None:
     if head.startswith(b"\x1f\x8b"):
         return "gzip"
     if head.startswith(b"WARC/"):

@@ -3,8 +3,9 @@
 One row per document (EOS appended); the train/val split is decided by a hash of the document id, so it does
 not depend on task layout; rows are sorted by id and then shuffled with a seeded permutation.
 Memory holds each document's id and length, not its tokens: those are spilled as they are made to a flat
-temporary file per split (out_dir/.tokens-<split>.tmp-<pid>, about 2 bytes a token, removed at the end) and
-read back through a memory map, one row group at a time, when the shards are written.
+temporary file per split (out_dir/.tokens-<split>.tmp-<pid>, about 2 bytes a token, removed at the end, also
+on failure; a killed run's are swept by the next run of the folder, which holds the folder's lock) and read
+back through a memory map, one row group at a time, when the shards are written.
 """
 
 import array
@@ -18,7 +19,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from stages.base import id_fraction
-from stages.parquet_io import AtomicParquetWriter, write_json_atomic
+from stages.parquet_io import AtomicParquetWriter, disk_full_error, is_disk_full, write_json_atomic
 from stages.schema import token_shard_schema
 from stages.tokenizer import EOS, build_tokenizer, file_sha256
 
@@ -44,8 +45,6 @@ def write_token_shards(docs_folder: str, tokenizer_path: str, out_dir: str, val_
     meta = {"tokenizer_sha256": file_sha256(tokenizer_path), "vocab_size": vocab, "eos_id": eos, "dtype": dtype}
     schema = token_shard_schema(dtype, meta)
     os.makedirs(out_dir, exist_ok=True)
-    for old in glob.glob(os.path.join(out_dir, ".tokens-*.tmp-*")):
-        os.remove(old)  # left by a killed run
     # Streaming: the token ids go, as read, to one flat temporary file per split (beside the shards, not in
     # memory); only each document's id and length stay in memory to order the rows.
     spill = {s: _TokenSpill(os.path.join(out_dir, f".tokens-{s}.tmp-{os.getpid()}"), dtype) for s in ("train", "val")}
@@ -90,7 +89,12 @@ class _TokenSpill:
     def add(self, doc_id: str, ids: list[int]):
         self.doc_ids.append(doc_id)
         self.lengths.append(len(ids))
-        self._file.write(array.array(self._typecode, ids))  # native byte order, as np.memmap reads it
+        try:
+            self._file.write(array.array(self._typecode, ids))  # native byte order, as np.memmap reads it
+        except OSError as e:
+            if is_disk_full(e):
+                raise disk_full_error(self.path, "token spill file") from e
+            raise
 
     def tokens(self) -> np.ndarray:
         """All token ids, in reading order (a read-only memory map: pages come from disk as rows need them)."""
@@ -100,7 +104,10 @@ class _TokenSpill:
         return np.asarray(np.memmap(self.path, dtype=self.dtype, mode="r"))
 
     def remove(self):
-        self._file.close()
+        try:
+            self._file.close()  # flushing can fail on a full disk: the file goes all the same
+        except OSError:
+            pass
         if os.path.exists(self.path):
             os.remove(self.path)
 
@@ -110,8 +117,8 @@ def _write_split(sp: _TokenSpill, folder: str, split: str, rng: np.random.Genera
     """Rows sorted by id (a stable sort: equal ids keep reading order), then put in a seeded permutation's order;
     a shard is closed once it holds shard_tokens tokens or more."""
     os.makedirs(folder, exist_ok=True)
-    for old in glob.glob(os.path.join(folder, "*.parquet")):
-        os.remove(old)  # a rerun rewrites the split whole
+    for old in glob.glob(os.path.join(folder, f"{split}_*.parquet")):
+        os.remove(old)  # a rerun rewrites the split whole (the folder's lock keeps any other run out)
     flat = sp.tokens()
     lengths = np.asarray(sp.lengths, dtype=np.int64)
     starts = np.zeros(len(lengths), dtype=np.int64)

@@ -5,7 +5,7 @@ import hashlib
 import os
 import shutil
 
-from stages.parquet_io import temp_path_for
+from stages.parquet_io import atomic_path
 
 EOS = "<|endoftext|>"
 
@@ -55,12 +55,11 @@ def load_existing_tokenizer(path: str):
 
 def build_tokenizer(texts, out_path: str, vocab_size: int, sample_chars: int, min_frequency: int, existing: str | None):
     """Writes out_path atomically; returns it. `existing`: a tokenizer.json to copy instead of training."""
-    os.makedirs(os.path.dirname(out_path), exist_ok=True)
-    tmp = temp_path_for(out_path)
     if existing:
         load_existing_tokenizer(existing)
-        shutil.copyfile(existing, tmp)
-    else:
-        train_bpe(sample_texts(texts, sample_chars), vocab_size, min_frequency).save(tmp)
-    os.replace(tmp, out_path)
+    with atomic_path(out_path, "tokenizer") as tmp:
+        if existing:
+            shutil.copyfile(existing, tmp)
+        else:
+            train_bpe(sample_texts(texts, sample_chars), vocab_size, min_frequency).save(tmp)
     return out_path

@@ -18,7 +18,7 @@ from datatrove.pipeline.filters.url_filter import URLFilter, get_list
 from datatrove.utils._import_utils import ASSETS_PATH
 
 from stages.base import Drop, RefineryStage
-from stages.parquet_io import temp_path_for
+from stages.parquet_io import atomic_path
 
 _LISTS_TAR = "url_filterblacklistsv0_3_0.tar.gz"  # the name datatrove extracts and locks under
 
@@ -42,10 +42,9 @@ class HashedList:
             with open(path, encoding="utf-8", errors="surrogateescape") as f:
                 # datatrove's parse_list(do_normalize=False): every line not starting with '#', stripped
                 hashes = np.fromiter((_hash(line.strip()) for line in f if line[0] != "#"), dtype=np.uint64)
-            tmp = temp_path_for(cached)
-            with open(tmp, "wb") as out:
+            # workers building at once each write whole files; the last rename wins
+            with atomic_path(cached, "block-list cache") as tmp, open(tmp, "wb") as out:
                 np.save(out, np.unique(hashes))
-            os.replace(tmp, cached)  # workers building at once each write whole files; the last rename wins
         return cached
 
     def __contains__(self, item) -> bool:

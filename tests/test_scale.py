@@ -94,7 +94,7 @@ name = re.search(r"#SBATCH --job-name=(\S+)", text).group(1)
 with open(os.path.join(spool, f"job-{{job_id}}.sh"), "w") as f:
     f.write(text)
 state = "PENDING_FOREVER"
-if ok:
+if ok and not os.environ.get("FAKE_SLURM_HOLD"):  # held: queued until the test cancels it
     state = "COMPLETED"
     for i in indices:
         env = dict(os.environ, SLURM_JOB_ID=str(job_id), SLURM_ARRAY_JOB_ID=str(job_id), SLURM_ARRAY_TASK_ID=str(i),
@@ -124,18 +124,38 @@ os.execvp(args[0], args)
 '''
 
 
-def test_slurm_jobs_chain_by_dependency_and_give_the_local_result(parts, local_run, tmp_path):
+FAKE_SQUEUE = r'''#!{python}
+"""Fake squeue --noheader --format=%A: the jobs still in the queue (held ones)."""
+import json, os
+db = os.path.join(os.environ["FAKE_SLURM_SPOOL"], "jobs.json")
+for j in (json.load(open(db)) if os.path.exists(db) else []):
+    if j["state"] == "PENDING_FOREVER":
+        print(j["id"])
+'''
+
+
+def fake_slurm(tmp_path) -> dict:
+    """An environment whose sbatch, srun, scontrol and squeue are the fakes above."""
     bin_dir = tmp_path / "fake-slurm-bin"
     bin_dir.mkdir()
-    for name, body in (("sbatch", FAKE_SBATCH), ("srun", FAKE_SRUN), ("scontrol", FAKE_SCONTROL)):
+    for name, body in (("sbatch", FAKE_SBATCH), ("srun", FAKE_SRUN), ("scontrol", FAKE_SCONTROL), ("squeue", FAKE_SQUEUE)):
         path = bin_dir / name
         path.write_text(body.format(python=sys.executable))
         path.chmod(path.stat().st_mode | stat.S_IEXEC)
     venv_bin = os.path.dirname(sys.executable)
     env = dict(os.environ, PATH=f"{bin_dir}:{venv_bin}:{os.environ['PATH']}", FAKE_SLURM_SPOOL=str(tmp_path / "spool"))
     env.pop("SLURM_ARRAY_TASK_ID", None)
-    cfg = write_config(tmp_path, "slurm", type="slurm",
-                       slurm={"partition": "test", "time": "01:00:00", "job_name": "t", "env_command": f"cd {ROOT}"})
+    return env
+
+
+def slurm_config(tmp_path) -> str:
+    return write_config(tmp_path, "slurm", type="slurm",
+                        slurm={"partition": "test", "time": "01:00:00", "job_name": "t", "env_command": f"cd {ROOT}"})
+
+
+def test_slurm_jobs_chain_by_dependency_and_give_the_local_result(parts, local_run, tmp_path):
+    env = fake_slurm(tmp_path)
+    cfg = slurm_config(tmp_path)
     out = str(tmp_path / "run")
     proc = refinery("run", cfg, "--input", *parts, "--output", out, env=env)
     assert "submitted to Slurm" in proc.stdout
@@ -151,6 +171,31 @@ def test_slurm_jobs_chain_by_dependency_and_give_the_local_result(parts, local_r
     assert phases[0]["array"] == 2  # one array task per curation task
     assert fingerprint(out) == fingerprint(local_run)
     refinery("verify", out)
+
+
+def test_a_resubmission_while_jobs_of_the_run_are_queued_is_refused(parts, local_run, tmp_path):
+    # the folder lock covers the submitting process only; the run's jobs are checked in the queue instead
+    env = fake_slurm(tmp_path)
+    cfg = slurm_config(tmp_path)
+    out = str(tmp_path / "run")
+    proc = refinery("run", cfg, "--input", *parts, "--output", out, env={**env, "FAKE_SLURM_HOLD": "1"})
+    assert "submitted to Slurm" in proc.stdout
+    db = tmp_path / "spool" / "jobs.json"
+    queued = [j["id"] for j in json.load(open(db)) if j["state"] == "PENDING_FOREVER"]
+    proc = refinery("run", cfg, "--input", *parts, "--output", out, env=env, check=False)
+    assert proc.returncode == 2 and "Slurm jobs still queued or running" in proc.stderr, proc.stderr
+    assert str(queued[0]) in proc.stderr
+    local = write_config(tmp_path, "local-same-folder")
+    proc = refinery("run", local, "--input", *parts, "--output", out, "--overwrite", env=env, check=False)
+    assert proc.returncode == 2 and "still queued or running" in proc.stderr  # nor another executor, nor --overwrite
+    assert len(json.load(open(db))) == len(queued)  # nothing more was submitted
+    # scancel: the queue forgets them, and the same command submits again and completes the run
+    jobs = json.load(open(db))
+    for j in jobs:
+        j["state"] = "CANCELLED"
+    json.dump(jobs, open(db, "w"))
+    refinery("run", cfg, "--input", *parts, "--output", out, env=env)
+    assert fingerprint(out) == fingerprint(local_run)
 
 
 def test_ray_executor_gives_the_local_result(parts, local_run, tmp_path):

@@ -12,7 +12,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
-from stages.parquet_io import write_json_atomic
+from stages.parquet_io import disk_full_error, is_disk_full, write_json_atomic
 from trainer.config import TrainConfig, TrainConfigError, parse_train_config
 from trainer.model import GPT
 
@@ -35,12 +35,18 @@ def save_checkpoint(out_dir: str, model: GPT, state: dict, config: dict, tokeniz
     final = step_dir(out_dir, state["step"])
     tmp = os.path.join(out_dir, f".{os.path.basename(final)}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    save_model(model, os.path.join(tmp, WEIGHTS))
-    torch.save(state, os.path.join(tmp, STATE))
-    with open(os.path.join(tmp, CONFIG), "w") as f:
-        json.dump(config, f, indent=1)
-    shutil.copyfile(tokenizer_path, os.path.join(tmp, TOKENIZER))
+    try:
+        os.makedirs(tmp)
+        save_model(model, os.path.join(tmp, WEIGHTS))
+        torch.save(state, os.path.join(tmp, STATE))
+        with open(os.path.join(tmp, CONFIG), "w") as f:
+            json.dump(config, f, indent=1)
+        shutil.copyfile(tokenizer_path, os.path.join(tmp, TOKENIZER))
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)  # never a half-written checkpoint left behind
+        if is_disk_full(e):
+            raise disk_full_error(final, "checkpoint") from e
+        raise
     if os.path.exists(final):  # a rerun of the same step from an earlier checkpoint
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -50,6 +56,14 @@ def save_checkpoint(out_dir: str, model: GPT, state: dict, config: dict, tokeniz
         if int(old[5:]) < state["step"]:
             shutil.rmtree(os.path.join(out_dir, old), ignore_errors=True)
     return final
+
+
+def sweep_partial_checkpoints(out_dir: str):
+    """Checkpoint folders a killed trainer was still writing (`.step_NNNNNNN.tmp-PID`); call with the folder locked."""
+    if os.path.isdir(out_dir):
+        for name in os.listdir(out_dir):
+            if name.startswith(".step_") and ".tmp-" in name:
+                shutil.rmtree(os.path.join(out_dir, name), ignore_errors=True)
 
 
 def list_checkpoints(out_dir: str) -> list[str]:

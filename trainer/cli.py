@@ -27,18 +27,27 @@ def add_sample_arguments(p: argparse.ArgumentParser):
 
 
 def cmd_train(args) -> int:
-    from trainer.checkpoint import CheckpointError
+    from pipeline.lock import FolderLock, FolderLocked
+    from stages.parquet_io import DiskFull
+    from trainer.checkpoint import CheckpointError, sweep_partial_checkpoints
     from trainer.config import TrainConfigError, load_train_config
     from trainer.data import DataError
     from trainer.train import train
 
     out = args.out or os.path.join(args.data, "train", os.path.splitext(os.path.basename(args.config))[0])
+    lock = None
     try:
         cfg = load_train_config(args.config)
+        if int(os.environ.get("RANK", 0)) == 0:  # rank 0 writes the checkpoints, so it holds the folder
+            lock = FolderLock(out, "refinery train").acquire()
+            sweep_partial_checkpoints(out)
         result = train(cfg, args.data, out, args.max_steps, args.device, args.resume, args.quiet)
-    except (TrainConfigError, DataError, CheckpointError) as e:
+    except (TrainConfigError, DataError, CheckpointError, FolderLocked, DiskFull) as e:
         print(f"refinery train: error: {e}", file=sys.stderr)
         return 2
+    finally:
+        if lock:
+            lock.release()
     if int(os.environ.get("RANK", 0)) == 0:
         summary = f"step {result['step']}"
         if "loss" in result:

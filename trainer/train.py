@@ -14,7 +14,7 @@ import time
 import torch
 import torch.distributed as dist
 
-from stages.parquet_io import temp_path_for
+from stages.parquet_io import atomic_path
 from stages.tokenizer import file_sha256
 from trainer.checkpoint import (CheckpointError, check_compatible, list_checkpoints, load_state, load_weights,
                                 read_checkpoint_config, resolve_checkpoint, save_checkpoint)
@@ -71,10 +71,8 @@ def restart_log(path: str, step: int):
         return
     with open(path) as f:
         rows = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= step]
-    tmp = temp_path_for(path)
-    with open(tmp, "w") as f:
+    with atomic_path(path, "training log") as tmp, open(tmp, "w") as f:
         f.writelines(rows)
-    os.replace(tmp, path)
 
 
 class Progress:
