@@ -17,6 +17,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.utils.logging import logger
 
 from stages.base import Drop, RefineryStage
+from stages.bounded_io import BoundedArchiveIterator, HeadersOverCap, TooLarge, content_stream
 from stages.parquet_io import write_json_atomic
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/xhtml", "text/xhtml"})
@@ -126,8 +127,6 @@ class WarcReadStage(RefineryStage):
     # -- files -------------------------------------------------------------------------------------------------
     def read_file(self, path: str, errors: list[dict]) -> Iterator[tuple[Document, Drop | None]]:
         """Every record of one file; a damaged stretch is skipped to the next record start and listed."""
-        from warcio.archiveiterator import ArchiveIterator
-
         state = {"records": 0, "dump": self.dump or _dump_from_path(path), "end": 0}
         start, tried, first_error, skipped, resyncs = 0, set(), None, 0, 0
         resyncable = True  # False once read as one gzip stream, whose offsets are not file offsets
@@ -137,7 +136,7 @@ class WarcReadStage(RefineryStage):
             try:
                 with fsspec.open(path, "rb") as f:
                     f.seek(start)
-                    yield from self._records(ArchiveIterator(f, arc2warc=False), path, state)
+                    yield from self._records(BoundedArchiveIterator(f, arc2warc=False), path, state)
                     # warcio can end quietly inside a damaged gzip member: bytes left after the last record are
                     # an error (and a place to resync from), not the end of the file
                     f.seek(state["end"])
@@ -152,7 +151,7 @@ class WarcReadStage(RefineryStage):
             if start == 0 and "non-chunked gzip" in str(error):
                 try:
                     with fsspec.open(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as f:
-                        yield from self._records(ArchiveIterator(f, arc2warc=False), path, state, skip=state["records"])
+                        yield from self._records(BoundedArchiveIterator(f, arc2warc=False), path, state, skip=state["records"])
                     break
                 except Exception as e:  # noqa: BLE001
                     error, resyncable = e, False
@@ -249,6 +248,8 @@ class WarcReadStage(RefineryStage):
         if record.rec_type != "response":
             return Drop("not_response", detail=record.rec_type or "")
         http = record.http_headers
+        if isinstance(http, HeadersOverCap):
+            return Drop("too_large", value=float(record.length or 0), detail=str(http.too_large))
         if http is None:
             return Drop("not_html", detail="no HTTP headers")
         status = http.get_statuscode()
@@ -259,7 +260,9 @@ class WarcReadStage(RefineryStage):
         if mime and mime not in HTML_TYPES:
             return Drop("not_html", detail=mime)
         try:
-            payload = record.content_stream().read(self.max_record_bytes + 1)
+            payload = content_stream(record, self.max_record_bytes).read(self.max_record_bytes + 1)
+        except TooLarge as e:
+            return Drop("too_large", value=float(e.value if e.value is not None else record.length or 0), detail=str(e))
         except Exception as e:  # noqa: BLE001 - broken chunked or content encoding
             return Drop("undecodable", detail=f"{type(e).__name__} while decoding the payload")
         encoding = (_header(http, "Content-Encoding") or "").lower()
@@ -267,7 +270,7 @@ class WarcReadStage(RefineryStage):
             # warcio hands back the raw bytes when the declared compression does not decompress
             return Drop("undecodable", detail=f"Content-Encoding {encoding} does not decompress")
         if len(payload) > self.max_record_bytes:
-            return Drop("too_large", value=float(record.length or len(payload)))
+            return Drop("too_large", value=float(record.length or len(payload)), detail=f"payload over {self.max_record_bytes} bytes")
         if _is_short(record):
             return Drop("truncated", value=float(record.length or 0), detail="record shorter than Content-Length")
         if not payload.strip():
