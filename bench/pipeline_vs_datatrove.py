@@ -126,6 +126,7 @@ def refinery_config(folder: str, tasks: int, workers: int) -> str:
     for step in ("tokenizer", "shards"):
         cfg["stages"].pop(step, None)  # datatrove's pipeline stops at the curated documents too
     cfg["executor"].update(tasks=tasks, workers=workers)
+    cfg["output"]["keep_work"] = True  # refinery_counts compares the documents before dedup, in work/filtered/
     path = os.path.join(folder, "bench.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(cfg, f)
@@ -210,6 +211,9 @@ def main(argv=None) -> int:
 
     dt_docs, dt_filtered, dt_urls = datatrove_counts(os.path.join(work, "datatrove-0"))
     rf_docs, rf_filtered, rf_urls, rf_stages = refinery_counts(os.path.join(work, "refinery-0"))
+    from stages.pii import PIIStage
+
+    dt_urls = {PIIStage().scrub_url(u) for u in dt_urls}  # refinery's pii stage scrubs urls too, datatrove's does not
     with open(os.path.join(work, "datatrove-0", "timings.json")) as f:
         dt_phases = json.load(f)
     cores = min(args.workers, os.cpu_count() or 1)

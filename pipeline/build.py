@@ -6,6 +6,10 @@ Phases (each a datatrove executor with its own logging dir, logs/<phase>/):
   dedup_buckets   (only with minhash_dedup) band-wise links between documents sharing a band hash
   dedup_clusters  (only with minhash_dedup) union-find, one keeper per cluster
   finalize        work/filtered/<task> -> [minhash_dedup] -> [pii] -> documents/<task>.parquet
+  [tokenize]      documents/ -> tokenizer/, shards/
+  cleanup         (unless output.keep_work) deletes work/filtered/: whole texts, unscrubbed. A phase of its own,
+                  so it runs only once every finalize task has completed (a rerun of a half-finished finalize
+                  still finds its inputs) and, done once, is skipped by reruns like any completed phase
 """
 
 import os
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 from pipeline.config import RunConfig
 from stages.base import StageOutput
 from stages.c4_quality import C4QualityStage
-from stages.documents import DocumentReader, DocumentWriter
+from stages.documents import DeleteDocuments, DocumentReader, DocumentWriter
 from stages.extract import ExtractStage
 from stages.fineweb_quality import FineWebQualityStage
 from stages.gopher_quality import GopherQualityStage
@@ -109,10 +113,11 @@ class RunLayout:
 
 
 def build_phases(cfg: RunConfig, files: list[str], layout: RunLayout) -> list[Phase]:
-    common = {"output": StageOutput(layout.removed, cfg.removed_text_chars, layout.inspect, cfg.inspect_rate,
-                                    cfg.inspect_text_chars)}
-    tasks = max(1, min(cfg.tasks, len(files)))
     stages = cfg.stages
+    scrub = None if cfg.raw_text else stages.get("pii")
+    common = {"output": StageOutput(layout.removed, cfg.removed_text_chars, layout.inspect, cfg.inspect_rate,
+                                    cfg.inspect_text_chars, scrub)}
+    tasks = max(1, min(cfg.tasks, len(files)))
 
     curate = [WarcReadStage(files, dump=cfg.dump, errors_dir=layout.errors, **stages["read"], **common)]
     for name, cls in FILTER_STAGES.items():
@@ -137,4 +142,6 @@ def build_phases(cfg: RunConfig, files: list[str], layout: RunLayout) -> list[Ph
     phases.append(Phase("finalize", finalize, tasks))
     if "tokenizer" in stages:
         phases.append(Phase("tokenize", [TokenizeStep(layout.documents, layout.root, stages["tokenizer"], stages.get("shards"))], 1))
+    if not cfg.keep_work:
+        phases.append(Phase("cleanup", [DeleteDocuments(layout.filtered, tasks)], 1))
     return phases

@@ -89,12 +89,17 @@ class RunConfig:
     removed_text_chars: int | None = 10000
     inspect_rate: float = 0.05  # share of documents (by id hash) whose metrics and text head go to inspect/
     inspect_text_chars: int = 500
+    keep_work: bool = False  # keep work/filtered/ (whole unscrubbed texts) after the run, not only the signatures
+    raw_text: bool = False  # removed/ and inspect/ keep text as it was, PII included, not scrubbed by stages.pii
     stages: dict[str, dict] = field(default_factory=dict)  # stage name -> params, in pipeline order
 
     def fingerprint(self, resolved_inputs: list[str]) -> str:
         """What must match for a rerun to continue in the same output folder (workers may change)."""
         data = asdict(self)
         for key in ("workers", "executor", "executor_options"):  # where it runs does not change what it makes
+            data.pop(key)
+        # nor do these change documents/; left out, run folders made before they existed still resume
+        for key in ("keep_work", "raw_text"):
             data.pop(key)
         data["inputs"] = resolved_inputs
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
@@ -104,7 +109,7 @@ TOP_KEYS = {"input", "executor", "output", "stages"}
 SECTION_KEYS = {
     "input": {"paths", "base_url", "dump"},
     "executor": {"type", "tasks", "workers", "slurm", "ray"},
-    "output": {"removed_text_chars", "inspect_rate", "inspect_text_chars"},
+    "output": {"removed_text_chars", "inspect_rate", "inspect_text_chars", "keep_work", "raw_text"},
 }
 
 
@@ -283,6 +288,12 @@ def parse_config(raw, source: str = "config") -> RunConfig:
             errors.append(f"output.inspect_text_chars: must be a non-negative integer, got {v!r}")
         else:
             cfg.inspect_text_chars = v
+    for key in ("keep_work", "raw_text"):
+        if key in out:
+            if not isinstance(out[key], bool):
+                errors.append(f"output.{key}: must be true or false, got {out[key]!r}")
+            else:
+                setattr(cfg, key, out[key])
 
     stages = raw.get("stages")
     if stages is None:

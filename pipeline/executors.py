@@ -3,8 +3,8 @@
 All three run the same step lists (pipeline/build.py). Locally and on Ray the phases run one after another and
 refinery checks every task completed before starting the next. On Slurm, `refinery run` submits every phase as
 a job array chained to the previous one by an `afterok` dependency (curation -> dedup buckets -> dedup clusters
--> finalize -> tokenizer) and returns; `refinery stats DIR` shows progress, and rerunning the command resubmits
-only the tasks not completed.
+-> finalize -> tokenizer -> cleanup) and returns; `refinery stats DIR` shows progress, and rerunning the command
+resubmits only the tasks not completed.
 """
 
 import os

@@ -4,6 +4,10 @@ It only reads what the run recorded: the merged stats (pipeline.stats), removed/
 document with its reason and deciding value) and inspect/<stage>/ (a hash-chosen sample of the documents
 that entered each stage, kept or not, with the metrics its rules threshold). Samples are chosen by a hash of
 the document id, so the same run always gives the same report.
+
+When the run has a `pii` stage, every text, url and detail the report shows is scrubbed with its settings, even
+where the run kept raw text (output.raw_text, or a run made before removed/ and inspect/ were scrubbed): a
+report is made to be passed around.
 """
 
 import glob
@@ -16,7 +20,7 @@ import re
 import pyarrow.parquet as pq
 
 from pipeline.stats import collect_stats, compare_stats
-from stages.base import id_fraction
+from stages.base import id_fraction, scrubbed_head
 from stages.parquet_io import atomic_path
 from stages.reasons import STAGE_ORDER
 from stages.schema import KEPT
@@ -30,8 +34,12 @@ def _files(run_dir: str, kind: str, stage: str) -> list[str]:
     return sorted(glob.glob(os.path.join(run_dir, kind, stage, "*.parquet")))
 
 
-def dropped_examples(run_dir: str, stage: str, k: int = EXAMPLES) -> dict[str, list[dict]]:
-    """Per reason, the k dropped documents with the smallest id hash."""
+def _url(url, scrubber):
+    return scrubber.scrub_url(url) if scrubber else url
+
+
+def dropped_examples(run_dir: str, stage: str, k: int = EXAMPLES, scrubber=None) -> dict[str, list[dict]]:
+    """Per reason, the k dropped documents with the smallest id hash (scrubbed by `scrubber`, a PIIStage)."""
     chosen: dict[str, list[tuple[float, int, int]]] = {}
     files = _files(run_dir, "removed", stage)
     for fi, path in enumerate(files):
@@ -46,8 +54,9 @@ def dropped_examples(run_dir: str, stage: str, k: int = EXAMPLES) -> dict[str, l
     fetched = {}
     for fi, rows in wanted.items():  # one read per file, only the chosen rows kept
         for row, r in zip(rows, pq.read_table(files[fi]).take(rows).to_pylist()):
-            fetched[fi, row] = {"id": r["id"], "url": r["url"], "value": r["value"], "detail": r["detail"],
-                                "text": (r["text"] or "")[:SNIPPET]}
+            detail = scrubber.scrub_with_urls(r["detail"]) if scrubber else r["detail"]
+            fetched[fi, row] = {"id": r["id"], "url": _url(r["url"], scrubber), "value": r["value"], "detail": detail,
+                                "text": scrubbed_head(r["text"], SNIPPET, scrubber)}
     return {reason: [fetched[fi, row] for _, fi, row in items] for reason, items in picked.items()}
 
 
@@ -64,7 +73,7 @@ def _histogram(kept: list[float], dropped: list[float]) -> dict:
     return {"lo": lo, "hi": hi, "kept": k, "dropped": d}
 
 
-def inspection(run_dir: str, stage: str, k: int = EXAMPLES) -> dict:
+def inspection(run_dir: str, stage: str, k: int = EXAMPLES, scrubber=None) -> dict:
     """Distributions of every recorded metric (kept vs dropped) and kept examples, from inspect/<stage>/."""
     values: dict[str, tuple[list, list]] = {}
     kept_rows = []
@@ -79,8 +88,8 @@ def inspection(run_dir: str, stage: str, k: int = EXAMPLES) -> dict:
             if kept:
                 kept_rows.append((id_fraction(r["id"], "examples"), r))
     kept_rows.sort(key=lambda x: x[0])
-    examples = [{"id": r["id"], "url": r["url"], "metrics": dict(r["metrics"] or []), "text": (r["text"] or "")[:SNIPPET]}
-                for _, r in kept_rows[:k]]
+    examples = [{"id": r["id"], "url": _url(r["url"], scrubber), "metrics": dict(r["metrics"] or []),
+                 "text": scrubbed_head(r["text"], SNIPPET, scrubber)} for _, r in kept_rows[:k]]
     hists = {name: _histogram(kv, dv) for name, (kv, dv) in sorted(values.items()) if kv or dv}
     return {"sampled": total, "histograms": hists, "kept_examples": examples}
 
@@ -96,11 +105,28 @@ def cluster_sizes(run_dir: str) -> dict[int, int]:
     return {size: n // max(1, size - 1) for size, n in sorted(dropped_by_size.items())}
 
 
+def run_scrubber(run_dir: str):
+    """The run's pii stage (from run.json), or None when the run has none."""
+    import inspect
+
+    from stages.pii import PIIStage
+
+    try:
+        with open(os.path.join(run_dir, "run.json")) as f:
+            settings = json.load(f)["config"]["stages"]["pii"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    known = inspect.signature(PIIStage).parameters  # a run.json written by another version may name others
+    return PIIStage(**{k: v for k, v in (settings or {}).items() if k in known and k != "output"})
+
+
 def report_data(run_dir: str) -> dict:
     stats = collect_stats(run_dir)
+    scrubber = run_scrubber(run_dir)
     stages = []
     for s in stats["stages"]:
-        stages.append({**s, "examples": dropped_examples(run_dir, s["name"]), **inspection(run_dir, s["name"])})
+        stages.append({**s, "examples": dropped_examples(run_dir, s["name"], scrubber=scrubber),
+                       **inspection(run_dir, s["name"], scrubber=scrubber)})
     return {"run": os.path.abspath(run_dir), "stats": stats, "stages": stages, "clusters": cluster_sizes(run_dir)}
 
 

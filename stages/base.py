@@ -4,6 +4,10 @@ Each stage is a datatrove PipelineStep whose `name` is its fixed stage name. For
 counts `in`, then either `kept` or `dropped/<reason>`, and writes one row per dropped document to
 `removed/<stage>/<task>.parquet`. A document on which the stage's own code raises is dropped with reason
 `error` and logged: one bad page never ends a run, and none is lost without a count.
+
+When the run has a `pii` stage, what these writers keep of a document (text, url, detail) goes through that
+stage's scrubber first, with its switches: a document dropped before `pii`, or sampled on its way in, must not
+keep in removed/ or inspect/ what the curated documents would not hold.
 """
 
 import contextlib
@@ -40,6 +44,36 @@ class StageOutput:
     inspect_dir: str | None = None
     inspect_rate: float = 0.0  # share of documents (by id hash) whose metrics are recorded
     inspect_text_chars: int = 500
+    # the pii stage's settings when the rows written here are scrubbed as the curated documents are; None: raw
+    scrub_pii: dict | None = None
+
+    def scrubber(self):
+        if self.scrub_pii is None:
+            return None
+        from stages.pii import PIIStage  # stages.pii imports this module
+
+        return PIIStage(**self.scrub_pii)
+
+
+# beyond the characters kept, scrubbed too: a match crossing the cut is seen whole (PII is far shorter)
+_SCRUB_MARGIN = 1000
+
+
+def scrubbed_head(text: str, chars: int | None, scrubber) -> str:
+    """The first `chars` characters (None: all) of the text as the scrubber leaves it. Only a window a little
+    longer than that is scrubbed, not a whole page of HTML; the window grows while replacements shorten it so
+    much that its last, possibly cut, characters could slide into the head."""
+    text = text or ""
+    if scrubber is None:
+        return text if chars is None else text[:chars]
+    if chars is None:
+        return scrubber.scrub(text)[0]
+    window = chars + _SCRUB_MARGIN
+    while True:
+        out = scrubber.scrub(text[:window])[0]
+        if window >= len(text) or len(out) >= chars + _SCRUB_MARGIN // 2:
+            return out[:chars]
+        window *= 2
 
 
 def id_fraction(doc_id: str, purpose: str = "") -> float:
@@ -50,8 +84,9 @@ def id_fraction(doc_id: str, purpose: str = "") -> float:
 
 
 class InspectWriter:
-    def __init__(self, output: StageOutput, stage: str, rank: int):
+    def __init__(self, output: StageOutput, stage: str, rank: int, scrubber=None):
         self.output = output
+        self.scrubber = scrubber
         self._writer = (
             AtomicParquetWriter(os.path.join(output.inspect_dir, stage, f"{rank:05d}.parquet"), INSPECT_SCHEMA, 1000)
             if output.inspect_dir and output.inspect_rate > 0
@@ -67,12 +102,13 @@ class InspectWriter:
         return self._writer is not None and id_fraction(doc.id, "inspect") < self.output.inspect_rate
 
     def write(self, doc: Document, outcome: str, metrics: dict, text: str):
+        url = doc.metadata.get("url")
         self._writer.write({
             "id": doc.id,
-            "url": doc.metadata.get("url"),
+            "url": self.scrubber.scrub_url(url) if self.scrubber else url,
             "outcome": outcome,
             "metrics": [(k, float(v)) for k, v in metrics.items() if v is not None],
-            "text": (text or "")[: self.output.inspect_text_chars],
+            "text": scrubbed_head(text, self.output.inspect_text_chars, self.scrubber),
         })
 
     def __exit__(self, *exc):
@@ -84,8 +120,9 @@ class InspectWriter:
 class RemovedWriter:
     """Writes the dropped documents of one stage and task; a no-op when the run keeps no removed/ folder."""
 
-    def __init__(self, removed_dir: str | None, stage: str, rank: int, text_chars: int | None):
+    def __init__(self, removed_dir: str | None, stage: str, rank: int, text_chars: int | None, scrubber=None):
         self.text_chars = text_chars
+        self.scrubber = scrubber
         self._writer = (
             AtomicParquetWriter(os.path.join(removed_dir, stage, f"{rank:05d}.parquet"), REMOVED_SCHEMA, 1000)
             if removed_dir
@@ -100,17 +137,17 @@ class RemovedWriter:
     def write(self, doc: Document, drop: Drop):
         if not self._writer:
             return
-        text = doc.text or ""
-        if self.text_chars is not None:
-            text = text[: self.text_chars]
+        url, detail = doc.metadata.get("url"), drop.detail
+        if self.scrubber:
+            url, detail = self.scrubber.scrub_url(url), self.scrubber.scrub_with_urls(detail)
         self._writer.write(
             {
                 "id": doc.id,
-                "url": doc.metadata.get("url"),
+                "url": url,
                 "reason": drop.reason,
                 "value": None if drop.value is None else float(drop.value),
-                "detail": drop.detail,
-                "text": text,
+                "detail": detail,
+                "text": scrubbed_head(doc.text, self.text_chars, self.scrubber),
             }
         )
 
@@ -171,7 +208,9 @@ class RefineryStage(PipelineStep):
 
     def writers(self, rank: int):
         o = self.output
-        return RemovedWriter(o.removed_dir, self.name, rank, o.removed_text_chars), InspectWriter(o, self.name, rank)
+        scrubber = o.scrubber()
+        return (RemovedWriter(o.removed_dir, self.name, rank, o.removed_text_chars, scrubber),
+                InspectWriter(o, self.name, rank, scrubber))
 
     def account(self, doc: Document, verdict: Drop | None, text_in: str, removed, inspect) -> bool:
         """Counts the verdict, records it; True when the document is kept."""

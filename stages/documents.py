@@ -1,6 +1,8 @@
 """Documents in and out of Parquet: the curated output (`documents/`) and the intermediate files that carry
-documents from the curation phase to the dedup-filter phase (`work/filtered/`)."""
+documents from the curation phase to the dedup-filter phase (`work/filtered/`), deleted once the run is done
+with them (DeleteDocuments)."""
 
+import contextlib
 import glob
 import json
 import os
@@ -77,6 +79,30 @@ class DocumentReader(PipelineStep):
                 doc.metadata[ROW_KEY] = row
                 row += 1
                 yield doc
+
+
+class DeleteDocuments(PipelineStep):
+    """Deletes the task files DocumentWriter wrote to FOLDER (and FOLDER and its parent when that leaves them
+    empty): the unscrubbed texts between phases, once every task that reads them has completed."""
+
+    type = "refinery-io"
+    name = "delete_documents"
+
+    def __init__(self, folder: str, tasks: int):
+        super().__init__()
+        self.folder = folder
+        self.tasks = tasks
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        for task in range(self.tasks):
+            with contextlib.suppress(FileNotFoundError):  # deleted by an earlier, interrupted try
+                os.remove(task_file(self.folder, task))
+                self.stat_update("deleted_files")
+        for folder in (self.folder, os.path.dirname(self.folder)):
+            with contextlib.suppress(OSError):  # gone already, or holding files refinery did not write
+                os.rmdir(folder)
 
 
 def read_documents(folder: str) -> list[dict]:

@@ -11,6 +11,8 @@ alone, as they are hard to tell from lottery draws, reference numbers and the li
 
 import ipaddress
 import re
+import string
+from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 from datatrove.data import Document
 from datatrove.pipeline.formatters.pii import PIIFormatter
@@ -53,6 +55,13 @@ PHONE_RE = re.compile(
     r"|\(\d{2}\) ?9\d{4}-\d{4}"
     r")(?![\w-])"
 )
+
+
+# a URL inside free text (a drop's detail): up to the first character that cannot be part of one
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+# left as they are when a percent-decoded part of a URL is encoded again: all but what would change the URL's
+# structure or meaning, so placeholders ("<EMAIL>", or any a config sets) stay readable
+_URL_SAFE = "".join(c for c in string.punctuation if c not in "%&=#?/+")
 
 
 # cheap necessary conditions, checked before a pattern runs over the whole text (most pages have none)
@@ -123,8 +132,52 @@ class PIIStage(RefineryStage):
             text = regex.sub(sub, text)
         return text, counts
 
+    def _scrub_url_part(self, part: str, plus: bool = False) -> str:
+        """One piece of a URL (a path segment, a query key or value): as text, then percent-decoded
+        ("jane%40example.com"), encoded again only if the decoded form held PII."""
+        out = self.scrub(part)[0]
+        decoded = (unquote_plus if plus else unquote)(out)
+        if decoded == out:
+            return out
+        clean = self.scrub(decoded)[0]
+        return out if clean == decoded else quote(clean, safe=_URL_SAFE)
+
+    def scrub_url(self, url: str | None) -> str | None:
+        """The URL with what scrub() replaces in text replaced in its user info, path, query and fragment, each
+        piece also looked at percent-decoded. The host is kept: it names the site (a server's address, not a
+        person's), and the URL filter, dedup checks and people reading the output go by it."""
+        if not url:
+            return url
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # not parseable as a URL (a broken IPv6 host): scrubbed whole, as text
+            return self._scrub_url_part(url)
+        user, at, host = parts.netloc.rpartition("@")
+        netloc = (self._scrub_url_part(user) + at if at else "") + host
+        path = "/".join(self._scrub_url_part(p) for p in parts.path.split("/"))
+        query = "&".join(
+            "=".join(self._scrub_url_part(x, plus=True) for x in pair.split("=", 1)) for pair in parts.query.split("&")
+        )
+        fragment = self._scrub_url_part(parts.fragment)
+        if (netloc, path, query, fragment) == (parts.netloc, parts.path, parts.query, parts.fragment):
+            return url  # untouched, not re-assembled (urlunsplit drops an empty "?" or "#")
+        return urlunsplit((parts.scheme, netloc, path, query, fragment))
+
+    def scrub_with_urls(self, text: str | None) -> str | None:
+        """Free text that may quote URLs (a drop's detail): each URL as by scrub_url, the rest as by scrub."""
+        if not text:
+            return text
+        out, last = [], 0
+        for m in _URL_IN_TEXT.finditer(text):
+            out += [self.scrub(text[last : m.start()])[0], self.scrub_url(m.group(0))]
+            last = m.end()
+        out.append(self.scrub(text[last:])[0])
+        return "".join(out)
+
     def process(self, doc: Document) -> Drop | None:
         doc.text, counts = self.scrub(doc.text)
+        if doc.metadata.get("url"):
+            doc.metadata["url"] = self.scrub_url(doc.metadata["url"])
         for kind, n in counts.items():
             self.stat_update(f"replaced/{kind}", value=n)
             doc.metadata[f"pii_{kind}"] = n

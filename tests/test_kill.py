@@ -18,13 +18,15 @@ def phase_started(phase):
     return lambda out: os.path.isdir(os.path.join(out, "logs", phase))
 
 
-def one_curate_task_done(out):
-    return len(glob.glob(os.path.join(out, "logs", "curate", "completions", "*"))) >= 1
+def one_task_done(phase):
+    return lambda out: len(glob.glob(os.path.join(out, "logs", phase, "completions", "*"))) >= 1
 
 
 POINTS = {
-    "extraction": one_curate_task_done,  # curate phase: some tasks finished, others mid-extraction
+    "extraction": one_task_done("curate"),  # curate phase: some tasks finished, others mid-extraction
     "dedup": phase_started("dedup_buckets"),
+    # some tasks finished, the others still need their work/filtered/ files, deleted only once the run is done
+    "finalize": one_task_done("finalize"),
     "shards": phase_started("tokenize"),
 }
 
