@@ -12,10 +12,10 @@ Phases (each a datatrove executor with its own logging dir, logs/<phase>/):
                   still finds its inputs) and, done once, is skipped by reruns like any completed phase
 """
 
-import os
 from dataclasses import dataclass
 
 from pipeline.config import RunConfig
+from refinery.layout import RunLayout
 from stages.base import StageOutput
 from stages.c4_quality import C4QualityStage
 from stages.documents import DeleteDocuments, DocumentReader, DocumentWriter
@@ -55,63 +55,6 @@ class Phase:
     tasks: int
 
 
-@dataclass
-class RunLayout:
-    root: str
-
-    # Every entry a run folder can hold that refinery wrote: `--overwrite` removes these (but the generated sample,
-    # which may be this run's input, and the lock) and nothing else; a folder holding anything else and no run.json
-    # is not refinery's and is refused.
-    OUTPUTS = ("run.json", "documents", "removed", "inspect", "errors", "logs", "tokenizer", "shards", "work",
-               "slurm_jobs.json")
-    SAMPLE = "sample"
-
-    @property
-    def marker(self):
-        return self.path("run.json")
-
-    @property
-    def slurm_jobs(self):
-        """Job ids of the phases submitted to Slurm: a rerun refuses while any is still queued or running."""
-        return self.path("slurm_jobs.json")
-
-    def path(self, *parts) -> str:
-        return os.path.join(self.root, *parts)
-
-    @property
-    def documents(self):
-        return self.path("documents")
-
-    @property
-    def removed(self):
-        return self.path("removed")
-
-    @property
-    def sample(self):
-        """Where the bundled sample is generated when a run names no input: the run's input, so never deleted
-        with the run's outputs."""
-        return self.path(self.SAMPLE)
-
-    @property
-    def inspect(self):
-        return self.path("inspect")
-
-    @property
-    def errors(self):
-        return self.path("errors")
-
-    @property
-    def filtered(self):
-        return self.path("work", "filtered")
-
-    @property
-    def minhash(self):
-        return self.path("work", "minhash")
-
-    def logs(self, phase: str) -> str:
-        return self.path("logs", phase)
-
-
 def build_phases(cfg: RunConfig, files: list[str], layout: RunLayout) -> list[Phase]:
     stages = cfg.stages
     scrub = None if cfg.raw_text else stages.get("pii")
@@ -141,7 +84,7 @@ def build_phases(cfg: RunConfig, files: list[str], layout: RunLayout) -> list[Ph
     finalize.append(DocumentWriter(layout.documents))
     phases.append(Phase("finalize", finalize, tasks))
     if "tokenizer" in stages:
-        phases.append(Phase("tokenize", [TokenizeStep(layout.documents, layout.root, stages["tokenizer"], stages.get("shards"))], 1))
+        phases.append(Phase("tokenize", [TokenizeStep(layout, stages["tokenizer"], stages.get("shards"))], 1))
     if not cfg.keep_work:
         phases.append(Phase("cleanup", [DeleteDocuments(layout.filtered, tasks)], 1))
     return phases

@@ -7,19 +7,19 @@ import sys
 import time
 
 
-def _count_rows(folder: str) -> int | None:
-    import glob
-
+def _count_rows(run_dir: str) -> int | None:
     import pyarrow.parquet as pq
 
-    files = glob.glob(os.path.join(folder, "*.parquet"))
+    from refinery.layout import RunLayout
+
+    files = RunLayout(run_dir).document_files()
     if not files:
         return None
     return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
 
 
 def cmd_run(args) -> int:
-    from pipeline.build import RunLayout
+    from refinery.layout import RunLayout
     from pipeline.config import load_config
     from pipeline.inputs import InputError, resolve_inputs, snapshot_listing
     from pipeline.run import check_inputs_outside_output, claim_output_folder, release_output_folder, run_pipeline
@@ -55,7 +55,7 @@ def cmd_run(args) -> int:
         print(f"refinery: {len(files)} input file(s) -> {output} ({cfg.executor} executor)", flush=True)
         if resolved.refused:
             print(f"refinery: {len(resolved.refused)} listing entries refused (they lead out of the base "
-                  f"{cfg.base_url}); listed in {layout.errors}/listing.json", flush=True)
+                  f"{cfg.base_url}); listed in {layout.listing_errors}", flush=True)
         start = time.monotonic()
         result = run_pipeline(cfg, files, output, overwrite=args.overwrite, input_errors=resolved.refused)
         elapsed = time.monotonic() - start
@@ -67,8 +67,8 @@ def cmd_run(args) -> int:
         print(f"submitted to Slurm in {elapsed:.1f}s; follow with `refinery stats {output}`; rerun this command to "
               f"resubmit tasks that failed")
         return 0
-    print(format_funnel(collect_stats(output), _count_rows(os.path.join(output, "documents"))))
-    print(f"done in {elapsed:.1f}s: curated documents in {os.path.join(output, 'documents')}/")
+    print(format_funnel(collect_stats(output), _count_rows(output)))
+    print(f"done in {elapsed:.1f}s: curated documents in {layout.documents}/")
     return 0
 
 
@@ -92,7 +92,7 @@ def cmd_stats(args) -> int:
     if args.json:
         print(json.dumps(stats, indent=1))
     else:
-        print(format_funnel(stats, _count_rows(os.path.join(args.dir, "documents"))))
+        print(format_funnel(stats, _count_rows(args.dir)))
     return 0
 
 
@@ -185,10 +185,10 @@ def main(argv=None) -> int:
     os.environ.setdefault("LOGURU_DIAGNOSE", "NO")
     from pipeline.config import ConfigError
     from pipeline.inputs import InputError
-    from pipeline.lock import FolderLocked
+    from refinery.lock import FolderLocked
     from pipeline.preflight import PreflightError
     from pipeline.run import RunError
-    from stages.parquet_io import DiskFull
+    from refinery.atomic import DiskFull
 
     args = build_parser().parse_args(argv)
     try:

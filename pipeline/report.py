@@ -10,7 +10,6 @@ where the run kept raw text (output.raw_text, or a run made before removed/ and 
 report is made to be passed around.
 """
 
-import glob
 import html
 import json
 import math
@@ -20,10 +19,11 @@ import re
 import pyarrow.parquet as pq
 
 from pipeline.stats import collect_stats, compare_stats
+from refinery.layout import RunLayout
 from stages.base import id_fraction, scrubbed_head
-from stages.parquet_io import atomic_path
+from refinery.atomic import atomic_path
 from stages.reasons import STAGE_ORDER
-from stages.schema import KEPT
+from refinery.schema import KEPT
 
 EXAMPLES = 5  # documents shown per stage and reason
 BINS = 30
@@ -31,7 +31,7 @@ SNIPPET = 300
 
 
 def _files(run_dir: str, kind: str, stage: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(run_dir, kind, stage, "*.parquet")))
+    return RunLayout(run_dir).stage_files(kind, stage)
 
 
 def _url(url, scrubber):
@@ -112,7 +112,7 @@ def run_scrubber(run_dir: str):
     from stages.pii import PIIStage
 
     try:
-        with open(os.path.join(run_dir, "run.json")) as f:
+        with open(RunLayout(run_dir).marker) as f:
             settings = json.load(f)["config"]["stages"]["pii"]
     except (OSError, ValueError, KeyError, TypeError):
         return None

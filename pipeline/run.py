@@ -9,11 +9,12 @@ import subprocess
 import time
 from dataclasses import asdict
 
-from pipeline.build import RunLayout, build_phases
+from pipeline.build import build_phases
+from refinery.layout import RunLayout
 from pipeline.config import RunConfig
-from pipeline.lock import LOCK_NAME, FolderLock
+from refinery.lock import LOCK_NAME, FolderLock
 from pipeline.preflight import check_dependencies
-from stages.parquet_io import TEMP_NAME, DiskFull, is_disk_full, write_json_atomic
+from refinery.atomic import TEMP_NAME, DiskFull, is_disk_full, write_json_atomic
 
 
 class RunError(RuntimeError):
@@ -227,11 +228,10 @@ def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool 
     layout = RunLayout(output)
     check_no_live_jobs(layout, cfg.executor, log)
     prepare_run_dir(cfg, files, layout, overwrite)
-    listing_errors = os.path.join(layout.errors, "listing.json")
     if input_errors:
-        write_json_atomic(listing_errors, list(input_errors))
-    elif os.path.exists(listing_errors):
-        os.remove(listing_errors)
+        write_json_atomic(layout.listing_errors, list(input_errors))
+    elif os.path.exists(layout.listing_errors):
+        os.remove(layout.listing_errors)
     phases = build_phases(cfg, files, layout)
     if cfg.executor == "ray":
         start_ray(cfg.executor_options)

@@ -14,7 +14,7 @@ import os
 import random
 import uuid
 
-from stages.parquet_io import atomic_path
+from refinery.atomic import atomic_path
 
 SAMPLE_NAME = "refinery-sample.warc.gz"
 _NS = uuid.UUID("6f0d3c4e-5b0e-4c4f-9a8e-1f2d3c4b5a69")

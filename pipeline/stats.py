@@ -4,11 +4,11 @@ datatrove's own logs/<phase>/stats.json covers only the tasks of the last call; 
 completed task once, however many times the run was resumed.
 """
 
-import glob
 import json
 import os
 
 from pipeline.inputs import printable
+from refinery.layout import RunLayout
 from stages.reasons import STAGE_ORDER, STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT
 
 
@@ -20,7 +20,8 @@ def _stat_total(value) -> int:
 
 def collect_stats(run_dir: str) -> dict:
     per_stage: dict[str, dict] = {}
-    for path in sorted(glob.glob(os.path.join(run_dir, "logs", "*", "stats", "*.json"))):
+    layout = RunLayout(run_dir)
+    for path in layout.task_stats_files():
         with open(path) as f:
             entries = json.load(f)
         for entry in entries:
@@ -54,14 +55,12 @@ def collect_stats(run_dir: str) -> dict:
                 s.pop("extra")
             stages.append(s)
     errors = []
-    for path in sorted(glob.glob(os.path.join(run_dir, "errors", "*.json"))):
+    for path in layout.error_files():
         with open(path) as f:
             errors.extend(json.load(f))
     tokens = None
-    manifest = os.path.join(run_dir, "shards", "manifest.json")
-    if os.path.exists(manifest):
-        with open(manifest) as f:
-            splits = json.load(f)["splits"]
+    if os.path.exists(layout.shards.manifest):
+        splits = layout.shards.read_manifest()["splits"]
         tokens = {split: {"rows": info["rows"], "tokens": info["tokens"]} for split, info in splits.items()}
     return {"stages": stages, "errors": errors, "tokens": tokens}
 

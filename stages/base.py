@@ -19,9 +19,9 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 
-from stages.parquet_io import AtomicParquetWriter
+from refinery.atomic import AtomicParquetWriter
 from stages.reasons import ERROR, STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT, allowed_reasons
-from stages.schema import INSPECT_SCHEMA, KEPT, REMOVED_SCHEMA
+from refinery.schema import INSPECT_SCHEMA, KEPT, REMOVED_SCHEMA
 
 
 @dataclass

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from stages.parquet_io import AtomicParquetWriter
-from stages.schema import DOCUMENT_COLUMNS, DOCUMENT_SCHEMA
+from refinery.atomic import AtomicParquetWriter
+from refinery.schema import DOCUMENT_COLUMNS, DOCUMENT_SCHEMA
 
 ROW_KEY = "_row"  # a document's position in its task's file, set by DocumentReader (the dedup stage matches on it)
 

@@ -23,8 +23,8 @@ from datatrove.pipeline.base import PipelineStep
 
 from stages.base import Drop, RefineryStage, RunIntegrityError
 from stages.documents import ROW_KEY
-from stages.parquet_io import AtomicParquetWriter, write_table_atomic
-from stages.schema import EDGE_SCHEMA, REMOVE_SCHEMA, SIGNATURE_SCHEMA
+from refinery.atomic import AtomicParquetWriter, write_table_atomic
+from refinery.schema import EDGE_SCHEMA, REMOVE_SCHEMA, SIGNATURE_SCHEMA
 
 _WORD = re.compile(r"\w+")
 

@@ -18,7 +18,7 @@ from datatrove.utils.logging import logger
 
 from stages.base import Drop, RefineryStage
 from stages.bounded_io import BoundedArchiveIterator, HeadersOverCap, TooLarge, content_stream
-from stages.parquet_io import write_json_atomic
+from refinery.atomic import write_json_atomic
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/xhtml", "text/xhtml"})
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)

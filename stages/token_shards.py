@@ -19,9 +19,10 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from stages.base import id_fraction
-from stages.parquet_io import AtomicParquetWriter, disk_full_error, is_disk_full, write_json_atomic
-from stages.schema import token_shard_schema
-from stages.tokenizer import EOS, build_tokenizer, file_sha256
+from refinery.atomic import AtomicParquetWriter, disk_full_error, is_disk_full, write_json_atomic
+from refinery.schema import token_shard_schema
+from refinery.layout import SPLITS, RunLayout, ShardLayout, file_sha256
+from stages.tokenizer import EOS, build_tokenizer
 
 
 def is_val(doc_id: str, val_fraction: float) -> bool:
@@ -47,7 +48,8 @@ def write_token_shards(docs_folder: str, tokenizer_path: str, out_dir: str, val_
     os.makedirs(out_dir, exist_ok=True)
     # Streaming: the token ids go, as read, to one flat temporary file per split (beside the shards, not in
     # memory); only each document's id and length stay in memory to order the rows.
-    spill = {s: _TokenSpill(os.path.join(out_dir, f".tokens-{s}.tmp-{os.getpid()}"), dtype) for s in ("train", "val")}
+    shards = ShardLayout(out_dir)
+    spill = {s: _TokenSpill(os.path.join(out_dir, f".tokens-{s}.tmp-{os.getpid()}"), dtype) for s in SPLITS}
     try:
         def encode(batch):
             encodings = tok.encode_batch([t for _, t in batch], add_special_tokens=False)
@@ -67,12 +69,12 @@ def write_token_shards(docs_folder: str, tokenizer_path: str, out_dir: str, val_
         manifest = {**meta, "splits": {}}
         rng = np.random.default_rng(seed)
         for split, sp in spill.items():
-            manifest["splits"][split] = _write_split(sp, os.path.join(out_dir, split), split, rng, schema,
+            manifest["splits"][split] = _write_split(sp, shards.split(split), split, rng, schema,
                                                      shard_tokens, row_group_rows)
     finally:
         for sp in spill.values():
             sp.remove()
-    write_json_atomic(os.path.join(out_dir, "manifest.json"), manifest)
+    write_json_atomic(shards.manifest, manifest)
     return manifest
 
 
@@ -165,18 +167,18 @@ class TokenizeStep(PipelineStep):
     type = "refinery-tokens"
     name = "tokenize"
 
-    def __init__(self, docs_folder: str, run_dir: str, tokenizer: dict, shards: dict | None):
+    def __init__(self, layout: RunLayout, tokenizer: dict, shards: dict | None):
         super().__init__()
-        self.docs_folder, self.run_dir, self.tokenizer, self.shards = docs_folder, run_dir, tokenizer, shards
+        self.layout, self.tokenizer, self.shards = layout, tokenizer, shards
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         t = self.tokenizer
-        path = os.path.join(self.run_dir, "tokenizer", "tokenizer.json")
+        docs, path = self.layout.documents, self.layout.tokenizer
         with self.track_time("run"):
-            build_tokenizer((text for _, text in _iter_documents(self.docs_folder)), path, t["vocab_size"],
+            build_tokenizer((text for _, text in _iter_documents(docs)), path, t["vocab_size"],
                             t["sample_chars"], t["min_frequency"], t["path"])
             if self.shards is not None:
-                manifest = write_token_shards(self.docs_folder, path, os.path.join(self.run_dir, "shards"), **self.shards)
+                manifest = write_token_shards(docs, path, self.layout.shards.root, **self.shards)
                 for split, info in manifest["splits"].items():
                     self.stat_update(f"{split}_tokens", value=info["tokens"])
                     self.stat_update(f"{split}_rows", value=info["rows"])

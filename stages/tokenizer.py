@@ -1,11 +1,9 @@
 """Tokenizer stage: a byte-level BPE trained with HF `tokenizers` on the curated documents, saved as
 DIR/tokenizer/tokenizer.json (or an existing tokenizer.json reused)."""
 
-import hashlib
-import os
 import shutil
 
-from stages.parquet_io import atomic_path
+from refinery.atomic import atomic_path
 
 EOS = "<|endoftext|>"
 
@@ -36,11 +34,6 @@ def sample_texts(texts, max_chars: int):
             return
         yield text[:left]
         left -= len(text)
-
-
-def file_sha256(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def load_existing_tokenizer(path: str):

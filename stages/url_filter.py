@@ -18,7 +18,7 @@ from datatrove.pipeline.filters.url_filter import URLFilter, get_list
 from datatrove.utils._import_utils import ASSETS_PATH
 
 from stages.base import Drop, RefineryStage
-from stages.parquet_io import atomic_path
+from refinery.atomic import atomic_path
 
 _LISTS_TAR = "url_filterblacklistsv0_3_0.tar.gz"  # the name datatrove extracts and locks under
 

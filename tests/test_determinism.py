@@ -7,7 +7,6 @@ import json
 import os
 
 import pyarrow.parquet as pq
-import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from tests.conftest import refinery, stats_json

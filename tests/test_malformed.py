@@ -2,14 +2,13 @@
 run over all of it completes with every record accounted for, and the README's table lists every case."""
 
 import collections
-import json
 import os
 
 import pytest
 import yaml
 
 from conftest import ROOT, refinery, stats_json
-from malformed import CP1252_PROSE, build_corpus, write_extraction_file
+from malformed import build_corpus, write_extraction_file
 from stages.read import WarcReadStage
 
 

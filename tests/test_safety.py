@@ -75,7 +75,7 @@ def test_overwrite_removes_only_the_run_outputs(tmp_path):
 HOLD_LOCK = """
 import sys, time
 sys.path.insert(0, {root!r})
-from pipeline.lock import FolderLock
+from refinery.lock import FolderLock
 FolderLock(sys.argv[1], sys.argv[2]).acquire()
 print("locked", flush=True)
 time.sleep(600)
@@ -212,7 +212,7 @@ def test_a_file_that_is_not_an_archive_is_described_never_quoted(tmp_path):
     private.mkdir(parents=True)
     (private / "credentials").write_text(f"[default]\n{SECRET}\n" * 3)
     crawl = tmp_path / "crawl"
-    warcs = _tiny_warcs(str(crawl), n_files=1)
+    _tiny_warcs(str(crawl), n_files=1)
     os.symlink(private / "credentials", crawl / "zz-credentials.warc.gz")
     out = str(tmp_path / "run")
     run = refinery("run", tiny_config(tmp_path), "--input", str(crawl), "--output", out)
@@ -287,8 +287,8 @@ def test_within_base_rules():
 def test_a_full_disk_in_a_writer_leaves_no_temporary_file_and_names_the_file(tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
-    from stages.parquet_io import AtomicParquetWriter, DiskFull, write_json_atomic
-    from stages.schema import REMOVED_SCHEMA
+    from refinery.atomic import AtomicParquetWriter, DiskFull, write_json_atomic
+    from refinery.schema import REMOVED_SCHEMA
 
     def no_space(*_a, **_k):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from stages.documents import read_documents
 from stages.token_shards import is_val, write_token_shards
-from stages.tokenizer import EOS, build_tokenizer, file_sha256
+from refinery.layout import file_sha256
+from stages.tokenizer import EOS, build_tokenizer
 
 
 @pytest.fixture(scope="module")

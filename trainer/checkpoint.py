@@ -12,7 +12,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
-from stages.parquet_io import disk_full_error, is_disk_full, write_json_atomic
+from refinery.atomic import disk_full_error, is_disk_full, write_json_atomic
 from trainer.config import TrainConfig, TrainConfigError, parse_train_config
 from trainer.model import GPT
 

@@ -27,8 +27,8 @@ def add_sample_arguments(p: argparse.ArgumentParser):
 
 
 def cmd_train(args) -> int:
-    from pipeline.lock import FolderLock, FolderLocked
-    from stages.parquet_io import DiskFull
+    from refinery.lock import FolderLock, FolderLocked
+    from refinery.atomic import DiskFull
     from trainer.checkpoint import CheckpointError, sweep_partial_checkpoints
     from trainer.config import TrainConfigError, load_train_config
     from trainer.data import DataError

@@ -12,8 +12,6 @@ to it (row-group token counts come from the small num_tokens column) without rep
 """
 
 import bisect
-import json
-import os
 import queue
 import threading
 import time
@@ -23,9 +21,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from stages.schema import SHARD_METADATA_KEYS
-
-MANIFEST = "manifest.json"
+from refinery.layout import ShardLayout
+from refinery.schema import SHARD_METADATA_KEYS
 
 
 class DataError(ValueError):
@@ -33,10 +30,9 @@ class DataError(ValueError):
 
 
 def read_manifest(shards_dir: str) -> dict:
-    path = os.path.join(shards_dir, MANIFEST)
+    path = ShardLayout(shards_dir).manifest
     try:
-        with open(path) as f:
-            manifest = json.load(f)
+        manifest = ShardLayout(shards_dir).read_manifest()
     except FileNotFoundError:
         raise DataError(f"{path}: no token shards here (run `refinery run` with the tokenizer and shards stages "
                         "first; --data is the run folder that holds shards/)") from None
@@ -54,12 +50,12 @@ class ShardStream:
     def __init__(self, shards_dir: str, split: str, seed: int, cache_groups: int = 4):
         self.manifest = read_manifest(shards_dir)
         if split not in self.manifest["splits"]:
-            raise DataError(f"{shards_dir}/{MANIFEST}: no {split!r} split")
+            raise DataError(f"{ShardLayout(shards_dir).manifest}: no {split!r} split")
         self.seed = seed
         self.files: list[pq.ParquetFile] = []
         self.groups: list[tuple[int, int, int]] = []  # (file index, row group, tokens)
         for name in self.manifest["splits"][split]["shards"]:
-            path = os.path.join(shards_dir, split, name)
+            path = ShardLayout(shards_dir).shard(split, name)
             try:
                 pf = pq.ParquetFile(path)
                 meta = {k.decode(): v.decode() for k, v in (pf.schema_arrow.metadata or {}).items()}

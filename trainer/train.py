@@ -14,8 +14,8 @@ import time
 import torch
 import torch.distributed as dist
 
-from stages.parquet_io import atomic_path
-from stages.tokenizer import file_sha256
+from refinery.atomic import atomic_path
+from refinery.layout import RunLayout, file_sha256
 from trainer.checkpoint import (CheckpointError, check_compatible, list_checkpoints, load_state, load_weights,
                                 read_checkpoint_config, resolve_checkpoint, save_checkpoint)
 from trainer.config import TrainConfig, grad_accum_steps
@@ -118,8 +118,8 @@ def train(cfg: TrainConfig, data_dir: str, out_dir: str, max_steps: int | None =
     rank, world, dev = setup_distributed(device)
     master = rank == 0
     accum = grad_accum_steps(cfg, world)
-    shards_dir = os.path.join(data_dir, "shards")
-    tokenizer_path = os.path.join(data_dir, "tokenizer", "tokenizer.json")
+    run = RunLayout(data_dir)
+    shards_dir, tokenizer_path = run.shards.root, run.tokenizer
     train_stream = ShardStream(shards_dir, "train", cfg.seed)
     manifest = train_stream.manifest
     vocab = {k: manifest[k] for k in ("vocab_size", "eos_id", "tokenizer_sha256")}
