@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from stages.schema import DOCUMENT_SCHEMA  # noqa: E402
+from refinery.schema import DOCUMENT_SCHEMA  # noqa: E402
 from stages.token_shards import _iter_documents, write_token_shards  # noqa: E402
 from stages.tokenizer import EOS, build_tokenizer  # noqa: E402
 
