@@ -12,40 +12,17 @@ Phases (each a datatrove executor with its own logging dir, logs/<phase>/):
                   still finds its inputs) and, done once, is skipped by reruns like any completed phase
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 from pipeline.config import RunConfig
 from refinery.layout import RunLayout
 from stages.base import StageOutput
-from stages.c4_quality import C4QualityStage
 from stages.documents import DeleteDocuments, DocumentReader, DocumentWriter
-from stages.extract import ExtractStage
-from stages.fineweb_quality import FineWebQualityStage
-from stages.gopher_quality import GopherQualityStage
-from stages.gopher_repetition import GopherRepetitionStage
-from stages.language import LanguageStage
-from stages.minhash_dedup import (
-    MinhashBucketStep,
-    MinhashClusterStep,
-    MinhashConfig,
-    MinhashDedupStage,
-    MinhashSignatureStep,
-)
-from stages.pii import PIIStage
-from stages.read import WarcReadStage
-from stages.token_shards import TokenizeStep
-from stages.url_filter import URLFilterStage
 
-# stage name -> class for the filters that take their options straight from the config
-FILTER_STAGES = {
-    "url_filter": URLFilterStage,
-    "extract": ExtractStage,
-    "language": LanguageStage,
-    "gopher_repetition": GopherRepetitionStage,
-    "gopher_quality": GopherQualityStage,
-    "c4_quality": C4QualityStage,
-    "fineweb_quality": FineWebQualityStage,
-}
+# the phases every run has, by rank; stages add their own between them (MinHash: dedup_buckets 20, dedup_clusters 30;
+# the tokenizer: tokenize 50)
+CURATE, FINALIZE, CLEANUP = "curate", "finalize", "cleanup"
+FIRST, LAST = -(10**9), 10**9  # orders of the framework's readers and writers around the stages' steps
 
 
 @dataclass
@@ -55,36 +32,57 @@ class Phase:
     tasks: int
 
 
-def build_phases(cfg: RunConfig, files: list[str], layout: RunLayout) -> list[Phase]:
-    stages = cfg.stages
-    scrub = None if cfg.raw_text else stages.get("pii")
-    common = {"output": StageOutput(layout.removed, cfg.removed_text_chars, layout.inspect, cfg.inspect_rate,
-                                    cfg.inspect_text_chars, scrub)}
-    tasks = max(1, min(cfg.tasks, len(files)))
+@dataclass
+class _PhaseDraft:
+    rank: int
+    tasks: int
+    steps: list = field(default_factory=list)  # (order, sequence, step)
 
-    curate = [WarcReadStage(files, dump=cfg.dump, errors_dir=layout.errors, **stages["read"], **common)]
-    for name, cls in FILTER_STAGES.items():
-        if name in stages:
-            curate.append(cls(**stages[name], **common))
-    phases = []
-    dedup = None
-    if "minhash_dedup" in stages:
-        dedup = MinhashConfig(layout.minhash, **stages["minhash_dedup"])
-        curate.append(MinhashSignatureStep(dedup))
-    curate.append(DocumentWriter(layout.filtered))
-    phases.append(Phase("curate", curate, tasks))
 
-    finalize = [DocumentReader(layout.filtered)]
-    if dedup:
-        phases.append(Phase("dedup_buckets", [MinhashBucketStep(dedup)], min(dedup.bands, tasks)))
-        phases.append(Phase("dedup_clusters", [MinhashClusterStep(dedup, tasks)], 1))
-        finalize.append(MinhashDedupStage(dedup, **common))
-    if "pii" in stages:
-        finalize.append(PIIStage(**stages["pii"], **common))
-    finalize.append(DocumentWriter(layout.documents))
-    phases.append(Phase("finalize", finalize, tasks))
-    if "tokenizer" in stages:
-        phases.append(Phase("tokenize", [TokenizeStep(layout, stages["tokenizer"], stages.get("shards"))], 1))
+class BuildContext:
+    """What a stage's `build` sees: the run (cfg, files, layout, tasks), the params of every configured stage, the
+    shared StageOutput, and `add`/`add_phase` to place its steps."""
+
+    def __init__(self, cfg: RunConfig, files: list[str], layout: RunLayout, registry):
+        self.cfg, self.files, self.layout, self.registry = cfg, files, layout, registry
+        self.tasks = max(1, min(cfg.tasks, len(files)))
+        self.params = {name: registry.get(name).Params(**values) for name, values in cfg.stages.items()}
+        scrubbing = [registry.get(n) for n in cfg.stages if registry.get(n).scrubs_text]
+        scrub = None if cfg.raw_text or not scrubbing else (scrubbing[0], asdict(self.params[scrubbing[0].name]))
+        self.output = StageOutput(layout.removed, cfg.removed_text_chars, layout.inspect, cfg.inspect_rate,
+                                  cfg.inspect_text_chars, scrub)
+        self._phases = {CURATE: _PhaseDraft(10, self.tasks), FINALIZE: _PhaseDraft(40, self.tasks)}
+        self._sequence = 0
+
+    def add_phase(self, name: str, rank: int, tasks: int):
+        self._phases.setdefault(name, _PhaseDraft(rank, tasks))
+
+    def add(self, phase: str, order: int, step):
+        if phase not in self._phases:
+            raise ValueError(f"no phase {phase!r}: add_phase() it first")
+        self._sequence += 1
+        self._phases[phase].steps.append((order, self._sequence, step))
+
+    def phases(self) -> list[Phase]:
+        drafts = sorted(self._phases.items(), key=lambda kv: kv[1].rank)
+        return [Phase(name, [step for _, _, step in sorted(d.steps, key=lambda x: x[:2])], d.tasks)
+                for name, d in drafts if d.steps]
+
+
+def build_phases(cfg: RunConfig, files: list[str], layout: RunLayout, registry=None) -> list[Phase]:
+    from stages.registry import registry_for
+
+    registry = registry or registry_for(cfg.plugins)
+    ctx = BuildContext(cfg, files, layout, registry)
+    fields = registry.document_fields()
+    # documents cross from curate to finalize through work/filtered/, one file per task
+    ctx.add(CURATE, LAST, DocumentWriter(layout.filtered, fields=fields))
+    ctx.add(FINALIZE, FIRST, DocumentReader(layout.filtered))
+    ctx.add(FINALIZE, LAST, DocumentWriter(layout.documents, fields=fields))
+    for cls in registry.ordered():
+        if cls.name in cfg.stages:
+            cls.build(ctx.params[cls.name], ctx)
     if not cfg.keep_work:
-        phases.append(Phase("cleanup", [DeleteDocuments(layout.filtered, tasks)], 1))
-    return phases
+        ctx.add_phase(CLEANUP, rank=60, tasks=1)
+        ctx.add(CLEANUP, 0, DeleteDocuments(layout.filtered, ctx.tasks))
+    return ctx.phases()

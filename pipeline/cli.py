@@ -115,6 +115,25 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_stages(args) -> int:
+    from stages.registry import describe, markdown_table, registry_for
+
+    registry = registry_for(args.plugin or [])
+    if args.json:
+        print(json.dumps(describe(registry), indent=1, default=str))
+    elif args.markdown:
+        print(markdown_table(registry))
+    else:
+        for s in describe(registry):
+            print(f"{s['name']}: {s['summary']}")
+            for k in s["keys"]:
+                rng = f", {k['range']}" if k["range"] else ""
+                print(f"    {k['name']} ({k['type']}{rng}; default {json.dumps(k['default'])}): {k['help']}")
+            if s["funnel"]:
+                print(f"    drops: {', '.join(s['reasons']) or 'nothing'} (and error)")
+    return 0
+
+
 def cmd_verify(args) -> int:
     from pipeline.verify import verify_run
 
@@ -159,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("-o", "--output", default="report.html", help="HTML file to write (default: report.html)")
     rp.add_argument("--compare", metavar="DIR_B", help="a second run: both side by side, with the change")
     rp.set_defaults(fn=cmd_report)
+
+    st = sub.add_parser("stages", help="every stage in pipeline order: what it does, its keys and drop reasons")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument("--markdown", action="store_true", help="the README's stage table")
+    st.add_argument("--plugin", action="append", metavar="MODULE:CLASS", help="include a stage class of your own")
+    st.set_defaults(fn=cmd_stages)
 
     v = sub.add_parser("verify", help="check a run end to end (accounting, removed/, Parquet files, shards)")
     v.add_argument("dir")

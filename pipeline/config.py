@@ -1,77 +1,22 @@
-"""Run configuration: defaults, YAML loading and validation (every error names its key path, before any work).
+"""Run configuration: YAML loading and validation (every error names its key path, all at once, before any work).
 
-The defaults are FineWeb's. The allowed keys of a stage and their defaults are read from the signature of the
-code that applies them (the datatrove filter a stage wraps, or refinery's own stage class), so they cannot
-drift; only where FineWeb departs from datatrove's defaults is a value set here.
+A stage's keys, their types, ranges and defaults (FineWeb's) are declared once, by the stage (its Params, see
+stages/registry.py); this module only checks a config against them. What a run is, for resuming it, is what the
+user set (`settings()`: the values that differ from the defaults) plus its resolved inputs and the run layout
+version, so an upgrade that adds a key with a default leaves existing run folders resumable.
 """
 
 import hashlib
-import inspect
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import yaml
 
-from stages.reasons import OUTPUT_STEPS, STAGE_ORDER
+from refinery.layout import LAYOUT_VERSION
 
 
 class ConfigError(ValueError):
     pass
-
-
-# constructor arguments that are wiring (paths, outputs, the filters' writers), not settings
-WIRING = ("self", "exclusion_writer", "language", "output", "files", "dump", "errors_dir", "model_path", "work_dir",
-          "docs_folder", "tokenizer_path", "out_dir", "batch_size")
-
-
-def _signature_defaults(fn) -> dict:
-    params = inspect.signature(fn.__init__ if isinstance(fn, type) else fn).parameters
-    out = {}
-    for name, p in params.items():
-        if name in WIRING or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
-            continue
-        default = p.default
-        if isinstance(default, tuple):  # YAML has lists, not tuples
-            default = [list(x) if isinstance(x, tuple) else x for x in default]
-        out[name] = default
-    return out
-
-
-def stage_defaults() -> dict[str, dict]:
-    from datatrove.pipeline.filters.c4_filters import C4QualityFilter
-    from datatrove.pipeline.filters.fineweb_quality_filter import FineWebQualityFilter
-    from datatrove.pipeline.filters.gopher_quality_filter import GopherQualityFilter
-    from datatrove.pipeline.filters.gopher_repetition_filter import GopherRepetitionFilter
-    from datatrove.pipeline.filters.url_filter import URLFilter
-
-    from stages.language import LanguageStage
-    from stages.minhash_dedup import MinhashConfig
-    from stages.pii import PIIStage
-    from stages.read import WarcReadStage
-    from stages.token_shards import write_token_shards
-
-    url = _signature_defaults(URLFilter)
-    for key in ("extra_domains", "extra_urls", "banned_words", "banned_subwords", "soft_banned_words"):
-        url[key] = []
-    fineweb = _signature_defaults(FineWebQualityFilter)
-    fineweb["stop_chars"] = None  # None: datatrove's terminal punctuation set
-    gopher_quality = _signature_defaults(GopherQualityFilter)
-    gopher_quality["stop_words"] = None  # None: Gopher's eight English stop words
-    return {
-        "read": _signature_defaults(WarcReadStage),
-        "url_filter": url,
-        "extract": {"favour_precision": True, "timeout": 1.0, "deduplicate": True},
-        "language": _signature_defaults(LanguageStage),
-        "gopher_repetition": _signature_defaults(GopherRepetitionFilter),
-        "gopher_quality": gopher_quality,
-        # FineWeb: C4's rules without the terminal punctuation one (FineWebQualityFilter has its own)
-        "c4_quality": {**_signature_defaults(C4QualityFilter), "filter_no_terminal_punct": False},
-        "fineweb_quality": fineweb,
-        "minhash_dedup": _signature_defaults(MinhashConfig),
-        "tokenizer": {"vocab_size": 32768, "sample_chars": 200_000_000, "min_frequency": 2, "path": None},
-        "shards": _signature_defaults(write_token_shards),
-        "pii": _signature_defaults(PIIStage),
-    }
 
 
 DEFAULT_BASE_URL = "https://data.commoncrawl.org/"
@@ -93,19 +38,46 @@ class RunConfig:
     raw_text: bool = False  # removed/ and inspect/ keep text as it was, PII included, not scrubbed by stages.pii
     stages: dict[str, dict] = field(default_factory=dict)  # stage name -> params, in pipeline order
 
-    def fingerprint(self, resolved_inputs: list[str]) -> str:
-        """What must match for a rerun to continue in the same output folder (workers may change)."""
-        data = asdict(self)
-        for key in ("workers", "executor", "executor_options"):  # where it runs does not change what it makes
-            data.pop(key)
-        # nor do these change documents/; left out, run folders made before they existed still resume
-        for key in ("keep_work", "raw_text"):
-            data.pop(key)
-        data["inputs"] = resolved_inputs
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    plugins: list[str] = field(default_factory=list)  # "package.module:Class" stage classes beyond the built-in ones
+
+    # Where a run executes, how fast, and what it keeps beside its outputs may change between a run and its resume;
+    # the inputs are identified by the resolved files, and the stages key by key below.
+    # `plugins` says where a stage's code lives; the stages configured and their settings are what counts.
+    NOT_IDENTITY = ("workers", "executor", "executor_options", "keep_work", "raw_text", "inputs", "base_url", "stages",
+                    "plugins")
+
+    def registry(self):
+        from stages.registry import registry_for
+
+        return registry_for(self.plugins)
+
+    def settings(self, registry=None) -> dict:
+        """What the user set: each top-level value that is not its default, and for every configured stage the keys
+        whose values differ from the stage's defaults (a stage configured with all defaults is {})."""
+        registry = registry or self.registry()
+        defaults = RunConfig()
+        out = {f.name: getattr(self, f.name) for f in fields(self)
+               if f.name not in self.NOT_IDENTITY and getattr(self, f.name) != getattr(defaults, f.name)}
+        stages = {}
+        for name, values in self.stages.items():
+            base = asdict(registry.get(name).Params()) if name in registry else {}
+            stages[name] = {k: v for k, v in values.items() if k not in base or v != base[k]}
+        out["stages"] = stages
+        return out
+
+    def identity(self, resolved_inputs: list[str], registry=None) -> dict:
+        """What must match for a rerun to continue in the same output folder (recorded in run.json)."""
+        registry = registry or self.registry()
+        versions = {n: registry.get(n).version for n in self.stages if n in registry and registry.get(n).version != 1}
+        return {"layout": LAYOUT_VERSION, "settings": self.settings(registry), "versions": versions,
+                "inputs": list(resolved_inputs)}
 
 
-TOP_KEYS = {"input", "executor", "output", "stages"}
+def fingerprint(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+TOP_KEYS = {"input", "executor", "output", "stages", "plugins"}
 SECTION_KEYS = {
     "input": {"paths", "base_url", "dump"},
     "executor": {"type", "tasks", "workers", "slurm", "ray"},
@@ -114,6 +86,7 @@ SECTION_KEYS = {
 
 
 def _type_ok(value, default) -> bool:
+    """For executor options, whose defaults say their type."""
     if default is None:
         return True
     if isinstance(default, bool):
@@ -122,80 +95,36 @@ def _type_ok(value, default) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if isinstance(default, float):
         return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if isinstance(default, list):
-        return isinstance(value, list)
     return isinstance(value, type(default))
 
 
-_RATIO_HINTS = ("ratio", "frac", "thr", "threshold")
+def validate_stage(cls, params, errors: list[str]) -> dict:
+    """A stage's config values checked against its declared keys; returns them merged over the defaults."""
+    from stages.registry import key_specs
 
-
-def _check_value(path: str, key: str, value, errors: list[str]):
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if any(h in key for h in _RATIO_HINTS) and key not in ("soft_word_threshold",) and not 0 <= value <= 1:
-            errors.append(f"{path}: must be between 0 and 1, got {value}")
-        elif value < 0 and value != -1:
-            errors.append(f"{path}: must not be negative, got {value}")
-
-
-# options that must be > 0 (a zero or negative value would make the stage drop everything, loop, or divide by 0)
-POSITIVE = {
-    "read": ("max_record_bytes",),
-    "extract": ("timeout",),
-    "minhash_dedup": ("ngram", "num_perm", "bands", "rows"),
-    "tokenizer": ("sample_chars",),
-    "shards": ("shard_tokens", "row_group_rows"),
-}
-# (lower, upper) option pairs where lower must not exceed upper
-ORDERED = {"gopher_quality": (("min_doc_words", "max_doc_words"), ("min_avg_word_length", "max_avg_word_length"))}
-# options holding [n, fraction] pairs
-NGRAM_PAIRS = {"gopher_repetition": ("top_n_grams", "dup_n_grams")}
-
-
-def _check_stage_values(name: str, path: str, merged: dict, errors: list[str]):
-    for key in POSITIVE.get(name, ()):
-        value = merged.get(key)
-        if isinstance(value, (int, float)) and value <= 0:
-            errors.append(f"{path}.{key}: must be positive, got {value}")
-    for low, high in ORDERED.get(name, ()):
-        if None not in (merged[low], merged[high]) and merged[low] > merged[high]:
-            errors.append(f"{path}: {low} ({merged[low]}) must not exceed {high} ({merged[high]})")
-    for key in NGRAM_PAIRS.get(name, ()):
-        for pair in merged[key] or []:
-            ok = isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], int) and pair[0] >= 1
-            if not (ok and isinstance(pair[1], (int, float)) and 0 <= pair[1] <= 1):
-                errors.append(f"{path}.{key}: entries must be [n >= 1, fraction between 0 and 1], got {pair!r}")
-                break
-
-
-def _validate_stage(name: str, params, defaults: dict, errors: list[str]) -> dict:
-    path = f"stages.{name}"
+    path = f"stages.{cls.name}"
     if params is None:
         params = {}
     if not isinstance(params, dict):
         errors.append(f"{path}: must be a mapping of options (or empty), got {type(params).__name__}")
         return {}
-    merged = dict(defaults)
-    for key, value in params.items():
-        if key not in defaults:
-            errors.append(f"{path}.{key}: unknown key (allowed: {', '.join(sorted(defaults))})")
+    specs = {k.name: k for k in key_specs(cls.Params)}
+    merged = asdict(cls.Params())
+    ok = True
+    for name, value in params.items():
+        if name not in specs:
+            errors.append(f"{path}.{name}: unknown key (allowed: {', '.join(sorted(specs))})")
+            ok = False
             continue
-        if value is not None and not _type_ok(value, defaults[key]):
-            errors.append(f"{path}.{key}: expected {type(defaults[key]).__name__}, got {type(value).__name__} ({value!r})")
-            continue
-        _check_value(f"{path}.{key}", key, value, errors)
-        merged[key] = value
-    _check_stage_values(name, path, merged, errors)
-    if name == "minhash_dedup" and merged["bands"] * merged["rows"] != merged["num_perm"]:
-        errors.append(
-            f"{path}: bands x rows must equal num_perm, got {merged['bands']} x {merged['rows']} != {merged['num_perm']}"
-        )
-    if name == "tokenizer" and merged["vocab_size"] < 258:
-        errors.append(f"{path}.vocab_size: must be at least 258 (256 bytes + EOS + one merge), got {merged['vocab_size']}")
-    if name == "language":
-        langs = merged["languages"]
-        if langs is not None and not all(isinstance(x, str) for x in langs):
-            errors.append(f"{path}.languages: must be a list of language codes or null")
+        problems = specs[name].problems(value, f"{path}.{name}")
+        errors.extend(problems)
+        if problems:
+            ok = False
+        else:
+            merged[name] = value
+    if ok and hasattr(cls.Params, "problems"):
+        for problem in cls.Params(**merged).problems():
+            errors.append(f"{path}.{problem[0]}: {problem[1]}" if isinstance(problem, tuple) else f"{path}: {problem}")
     return merged
 
 
@@ -302,20 +231,40 @@ def parse_config(raw, source: str = "config") -> RunConfig:
     elif not isinstance(stages, dict):
         errors.append("stages: must be a mapping of stage name to options")
         stages = {}
-    elif "read" not in stages:
-        errors.append("stages.read: required (every run starts by reading WARC files)")
-    defaults = stage_defaults()
+    registry = _parse_plugins(raw.get("plugins"), cfg, errors)
+    for cls in registry.ordered():
+        if cls.required and cls.name not in stages:
+            errors.append(f"stages.{cls.name}: required ({cls.required})")
     for name in stages:
-        if name not in defaults:
-            errors.append(f"stages.{name}: unknown stage (allowed: {', '.join(STAGE_ORDER + OUTPUT_STEPS)})")
-    if "shards" in stages and "tokenizer" not in stages:
-        errors.append("stages.shards: needs stages.tokenizer (the shards are written with it)")
-    for name in STAGE_ORDER + OUTPUT_STEPS:
-        if name in stages:
-            cfg.stages[name] = _validate_stage(name, stages[name], defaults[name], errors)
+        if name not in registry:
+            errors.append(f"stages.{name}: unknown stage (allowed: {', '.join(c.name for c in registry.ordered())})")
+    for cls in registry.ordered():
+        if cls.name in stages:
+            for needed in cls.requires:
+                if needed not in stages:
+                    errors.append(f"stages.{cls.name}: needs stages.{needed}")
+            cfg.stages[cls.name] = validate_stage(cls, stages[cls.name], errors)
     if errors:
         raise ConfigError(f"invalid {source}:\n  " + "\n  ".join(errors))
     return cfg
+
+
+def _parse_plugins(value, cfg: RunConfig, errors: list[str]):
+    """`plugins: ["package.module:Class"]`: the user's own stage classes, registered beside the built-in ones."""
+    from stages.registry import RegistryError, builtin, registry_for
+
+    if value is None:
+        return builtin()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        errors.append("plugins: must be a list of 'package.module:Class' strings")
+        return builtin()
+    try:
+        registry = registry_for(value)
+    except RegistryError as e:
+        errors.append(f"plugins: {e}")
+        return builtin()
+    cfg.plugins = list(value)
+    return registry
 
 
 def load_config(path: str) -> RunConfig:

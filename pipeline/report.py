@@ -18,11 +18,10 @@ import re
 
 import pyarrow.parquet as pq
 
-from pipeline.stats import collect_stats, compare_stats
+from pipeline.stats import collect_stats, compare_stats, run_registry
 from refinery.layout import RunLayout
 from stages.base import id_fraction, scrubbed_head
 from refinery.atomic import atomic_path
-from stages.reasons import STAGE_ORDER
 from refinery.schema import KEPT
 
 EXAMPLES = 5  # documents shown per stage and reason
@@ -106,18 +105,19 @@ def cluster_sizes(run_dir: str) -> dict[int, int]:
 
 
 def run_scrubber(run_dir: str):
-    """The run's pii stage (from run.json), or None when the run has none."""
-    import inspect
-
-    from stages.pii import PIIStage
+    """The run's text-scrubbing stage (pii) with its settings from run.json, or None when the run has none."""
+    import dataclasses
 
     try:
         with open(RunLayout(run_dir).marker) as f:
-            settings = json.load(f)["config"]["stages"]["pii"]
+            configured = json.load(f)["config"]["stages"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    known = inspect.signature(PIIStage).parameters  # a run.json written by another version may name others
-    return PIIStage(**{k: v for k, v in (settings or {}).items() if k in known and k != "output"})
+    for cls in run_registry(run_dir).ordered():
+        if cls.scrubs_text and cls.name in configured:
+            known = {f.name for f in dataclasses.fields(cls.Params)}  # another version's run.json may name others
+            return cls(**{k: v for k, v in (configured[cls.name] or {}).items() if k in known})
+    return None
 
 
 def report_data(run_dir: str) -> dict:
@@ -153,12 +153,12 @@ def script_json(value) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-_PLACEHOLDER = re.compile(r"__(TITLE|DATA|STAGE_ORDER)__")
+_PLACEHOLDER = re.compile(r"__(TITLE|DATA)__")
 
 
 def render_page(title: str, data: dict) -> str:
     """The template with every placeholder filled in one pass: text put in is never searched for placeholders."""
-    values = {"TITLE": html.escape(title), "DATA": script_json(data), "STAGE_ORDER": script_json(list(STAGE_ORDER))}
+    values = {"TITLE": html.escape(title), "DATA": script_json(data)}
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], TEMPLATE)
 
 
@@ -183,7 +183,6 @@ var ERRORS = [];
 window.addEventListener("error", function (e) { ERRORS.push(String(e.message)); document.body.dataset.errors = ERRORS.join(" | "); });
 var consoleError = console.error;
 console.error = function () { ERRORS.push(Array.prototype.join.call(arguments, " ")); document.body.dataset.errors = ERRORS.join(" | "); consoleError.apply(console, arguments); };
-var STAGE_ORDER = __STAGE_ORDER__;
 var D = JSON.parse(document.getElementById("data").textContent);
 var KEPT_COLOR = "#4c78a8", DROP_COLOR = "#e45756", B_COLOR = "#f58518";
 var charts = 0;

@@ -2,6 +2,7 @@
 the life of the command), fingerprinting it, running each phase with datatrove's executors (tasks already
 completed are skipped, so a rerun resumes), and turning a failed phase into one line."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -10,8 +11,8 @@ import time
 from dataclasses import asdict
 
 from pipeline.build import build_phases
-from refinery.layout import RunLayout
-from pipeline.config import RunConfig
+from refinery.layout import COMPATIBLE_LAYOUTS, LAYOUT_VERSION, RunLayout
+from pipeline.config import RunConfig, fingerprint
 from refinery.lock import LOCK_NAME, FolderLock
 from pipeline.preflight import check_dependencies
 from refinery.atomic import TEMP_NAME, DiskFull, is_disk_full, write_json_atomic
@@ -118,18 +119,63 @@ def check_inputs_outside_output(layout: RunLayout, values: list[str], files: lis
                                f"choose an --output outside every input path")
 
 
+def recorded_identity(marker: dict, registry) -> dict:
+    """What the run in a folder is. Folders written before run.json recorded it (layout 1) held the whole merged
+    config: what its user set is what differs from today's defaults."""
+    if "identity" in marker:
+        return marker["identity"]
+    config = marker.get("config") or {}
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    old = RunConfig(**{k: v for k, v in config.items() if k in known})
+    return {"layout": 1, "settings": old.settings(registry), "versions": {}, "inputs": marker.get("inputs", [])}
+
+
+def _flatten(settings: dict) -> dict:
+    flat = {k: v for k, v in settings.items() if k != "stages"}
+    for stage, values in settings.get("stages", {}).items():
+        flat[f"stages.{stage}"] = "configured"
+        flat.update({f"stages.{stage}.{k}": v for k, v in values.items()})
+    return flat
+
+
+def identity_differences(old: dict, new: dict) -> list[str]:
+    """Why a folder's run is not this run, in words (empty when this run continues it)."""
+    if old.get("layout") not in COMPATIBLE_LAYOUTS:
+        return [f"it was written with run layout {old.get('layout')}, which this refinery (layout {LAYOUT_VERSION}) "
+                f"cannot continue"]
+    out = []
+    for stage in sorted(set(old.get("versions", {})) | set(new["versions"])):
+        a, b = old.get("versions", {}).get(stage, 1), new["versions"].get(stage, 1)
+        if a != b:
+            out.append(f"stage {stage} changed its results in this refinery (version {a} -> {b})")
+    a, b = _flatten(old.get("settings", {})), _flatten(new["settings"])
+    for k in sorted(set(a) | set(b)):
+        if a.get(k, "default") != b.get(k, "default"):
+            if a.get(k) == "configured" or b.get(k) == "configured":
+                out.append(f"{k}: {'removed' if k in a else 'added'}")
+            else:
+                out.append(f"{k}: {a.get(k, 'default')!r} -> {b.get(k, 'default')!r}")
+    if old.get("inputs") != new["inputs"]:
+        out.append(f"inputs: {len(old.get('inputs') or [])} files -> {len(new['inputs'])} files"
+                   + ("" if len(old.get("inputs") or []) != len(new["inputs"]) else ", not the same ones"))
+    return out
+
+
 def prepare_run_dir(cfg: RunConfig, files: list[str], layout: RunLayout, overwrite: bool):
-    fingerprint = cfg.fingerprint(files)
+    registry = cfg.registry()
+    identity = cfg.identity(files, registry)
     marker = read_marker(layout)
-    if marker is not None and marker["fingerprint"] != fingerprint:
-        if not overwrite:
-            raise RunError(
-                f"{layout.root} holds a run with a different config or input; "
-                f"choose another --output or pass --overwrite to delete it and start over"
-            )
-        clear_outputs(layout)
+    if marker is not None:
+        differences = identity_differences(recorded_identity(marker, registry), identity)
+        if differences:
+            if not overwrite:
+                shown = "; ".join(differences[:6]) + ("; ..." if len(differences) > 6 else "")
+                raise RunError(f"{layout.root} holds a run with a different config or input ({shown}); "
+                               f"choose another --output or pass --overwrite to delete it and start over")
+            clear_outputs(layout)
     sweep_temp_files(layout)
-    write_json_atomic(layout.marker, {"fingerprint": fingerprint, "config": asdict(cfg), "inputs": files})
+    write_json_atomic(layout.marker, {"fingerprint": fingerprint(identity), "identity": identity, "config": asdict(cfg),
+                                      "inputs": files})
 
 
 def clear_outputs(layout: RunLayout):
@@ -224,7 +270,7 @@ def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool 
     refused before the run (listing entries out of the base), listed in errors/listing.json."""
     from pipeline.executors import make_executor, start_ray
 
-    check_dependencies(cfg.stages)
+    check_dependencies(cfg)
     layout = RunLayout(output)
     check_no_live_jobs(layout, cfg.executor, log)
     prepare_run_dir(cfg, files, layout, overwrite)

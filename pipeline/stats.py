@@ -9,7 +9,19 @@ import os
 
 from pipeline.inputs import printable
 from refinery.layout import RunLayout
-from stages.reasons import STAGE_ORDER, STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT
+from stages.registry import STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT, RegistryError, builtin, registry_for
+
+FUNNEL_STEP = "refinery: "  # datatrove names a step's stats "<type>: <name>"; funnel stages have type "refinery"
+
+
+def run_registry(run_dir: str):
+    """The stages a run could have: the built-in ones and the plugins its run.json names (when importable here)."""
+    try:
+        with open(RunLayout(run_dir).marker) as f:
+            plugins = json.load(f).get("config", {}).get("plugins") or []
+        return registry_for(plugins)
+    except (OSError, ValueError, AttributeError, RegistryError):
+        return builtin()
 
 
 def _stat_total(value) -> int:
@@ -25,9 +37,9 @@ def collect_stats(run_dir: str) -> dict:
         with open(path) as f:
             entries = json.load(f)
         for entry in entries:
-            name = entry.get("name", "").split(": ", 1)[-1]
-            if name not in STAGE_ORDER:
+            if not entry.get("name", "").startswith(FUNNEL_STEP):
                 continue
+            name = entry["name"][len(FUNNEL_STEP):]
             stage = per_stage.setdefault(name, {"name": name, "in": 0, "kept": 0, "kept_bytes": 0, "dropped": {},
                                                 "time_s": 0.0, "extra": {}})
             time_stats = entry.get("time_stats", 0)
@@ -46,7 +58,8 @@ def collect_stats(run_dir: str) -> dict:
                 elif label.startswith("replaced/"):
                     stage["extra"][label] = stage["extra"].get(label, 0) + total
     stages = []
-    for name in STAGE_ORDER:
+    order = run_registry(run_dir).funnel()
+    for name in list(order) + sorted(set(per_stage) - set(order)):
         if name in per_stage:
             s = per_stage[name]
             s["dropped"] = dict(sorted(s["dropped"].items(), key=lambda kv: (-kv[1], kv[0])))
@@ -115,9 +128,9 @@ def compare_stats(a: dict, b: dict) -> list[dict]:
     sa, sb = {s["name"]: s for s in a["stages"]}, {s["name"]: s for s in b["stages"]}
     run_a = a["stages"][0]["in"] if a["stages"] else 0
     run_b = b["stages"][0]["in"] if b["stages"] else 0
-    for name in STAGE_ORDER:
-        if name not in sa and name not in sb:
-            continue
+    known = builtin().funnel()
+    present = [s["name"] for s in a["stages"]] + [s["name"] for s in b["stages"] if s["name"] not in sa]
+    for name in sorted(present, key=lambda n: (known.index(n) if n in known else len(known), present.index(n))):
         x, y = sa.get(name, {}), sb.get(name, {})
         rows.append({"stage": name, "reason": None, "in_a": x.get("in", 0), "in_b": y.get("in", 0),
                      "a": x.get("kept", 0), "b": y.get("kept", 0),

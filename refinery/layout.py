@@ -27,6 +27,7 @@ from refinery.lock import LOCK_NAME
 # one (a Parquet schema, a file's place or meaning changed): such a folder is refused with a message, never
 # silently redone. Version 1: every folder written before the version was recorded.
 LAYOUT_VERSION = 2
+COMPATIBLE_LAYOUTS = (1, 2)  # older layouts this refinery continues (1 and 2 differ only in what run.json records)
 
 MANIFEST = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"

@@ -2,21 +2,38 @@
 
 import pyarrow as pa
 
-# curated documents (DIR/documents/*.parquet) and the intermediate documents between phases (DIR/work/filtered/)
-DOCUMENT_SCHEMA = pa.schema(
-    [
-        ("text", pa.string()),
-        ("id", pa.string()),
-        ("url", pa.string()),
-        ("dump", pa.string()),
-        ("date", pa.string()),
-        ("language", pa.string()),
-        ("language_score", pa.float64()),
-        # every other metadata key the stages recorded (filter metrics, PII counts ...), as a JSON object
-        ("metadata", pa.string()),
-    ]
-)
-DOCUMENT_COLUMNS = tuple(n for n in DOCUMENT_SCHEMA.names if n not in ("text", "id", "metadata"))
+# curated documents (DIR/documents/*.parquet) and the intermediate documents between phases (DIR/work/filtered/).
+# Where a per-document value goes: a value every user filters or groups by gets a typed, nullable top-level column
+# that is always present (null where its stage did not run), declared by its stage (`fields` in stages/registry.py)
+# and placed after these; anything else a stage records (metrics, PII counts ...) goes into `metadata` as JSON.
+_BASE_COLUMNS = [
+    ("text", pa.string()),
+    ("id", pa.string()),
+    ("url", pa.string()),
+    ("dump", pa.string()),
+    ("date", pa.string()),
+    ("language", pa.string()),
+    ("language_score", pa.float64()),
+]
+_METADATA = ("metadata", pa.string())
+
+
+def document_schema(fields: tuple = ()) -> pa.Schema:
+    """The documents/ schema with the registered stages' per-document fields ((name, pyarrow type) pairs)."""
+    taken = {name for name, _ in _BASE_COLUMNS} | {_METADATA[0]}
+    for name, _ in fields:
+        if name in taken:
+            raise ValueError(f"per-document field {name!r} is already a column of documents/")
+        taken.add(name)
+    return pa.schema(_BASE_COLUMNS + list(fields) + [_METADATA])
+
+
+def metadata_columns(schema: pa.Schema) -> tuple[str, ...]:
+    """The columns that hold a document's metadata keys of the same name (all but text, id and metadata)."""
+    return tuple(n for n in schema.names if n not in ("text", "id", "metadata"))
+
+
+DOCUMENT_SCHEMA = document_schema()
 
 # one row per dropped document (DIR/removed/<stage>/*.parquet)
 REMOVED_SCHEMA = pa.schema(

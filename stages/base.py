@@ -20,7 +20,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 
 from refinery.atomic import AtomicParquetWriter
-from stages.reasons import ERROR, STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT, allowed_reasons
+from stages.registry import ERROR, STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT, Stage, allowed_reasons
 from refinery.schema import INSPECT_SCHEMA, KEPT, REMOVED_SCHEMA
 
 
@@ -44,15 +44,15 @@ class StageOutput:
     inspect_dir: str | None = None
     inspect_rate: float = 0.0  # share of documents (by id hash) whose metrics are recorded
     inspect_text_chars: int = 500
-    # the pii stage's settings when the rows written here are scrubbed as the curated documents are; None: raw
-    scrub_pii: dict | None = None
+    # (stage class, params) of the stage that scrubs the curated documents (pii), when the rows written here are
+    # scrubbed as the documents are; None: raw
+    scrub: tuple[type, dict] | None = None
 
     def scrubber(self):
-        if self.scrub_pii is None:
+        if self.scrub is None:
             return None
-        from stages.pii import PIIStage  # stages.pii imports this module
-
-        return PIIStage(**self.scrub_pii)
+        cls, params = self.scrub
+        return cls(**params)
 
 
 # beyond the characters kept, scrubbed too: a match crossing the cut is seen whole (PII is far shorter)
@@ -157,8 +157,9 @@ class RemovedWriter:
         return False
 
 
-class RefineryStage(PipelineStep):
-    """Base of every stage: subclasses set `name` (a stage name of stages.reasons) and implement `process`."""
+class RefineryStage(PipelineStep, Stage):
+    """Base of every funnel stage: subclasses make the declaration of stages.registry.Stage and implement
+    `process`."""
 
     type = "refinery"
     name: str = None
@@ -166,7 +167,7 @@ class RefineryStage(PipelineStep):
     def __init__(self, output: StageOutput | None = None):
         super().__init__()
         self.output = output or StageOutput()
-        self._reasons = set(allowed_reasons(self.name))
+        self._reasons = set(allowed_reasons(type(self)))
 
     def process(self, doc: Document) -> Drop | None:
         """Inspect (and possibly rewrite) one document; return None to keep it or a Drop to remove it."""

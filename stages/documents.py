@@ -12,7 +12,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from refinery.atomic import AtomicParquetWriter
-from refinery.schema import DOCUMENT_COLUMNS, DOCUMENT_SCHEMA
+from refinery.schema import document_schema, metadata_columns
 
 ROW_KEY = "_row"  # a document's position in its task's file, set by DocumentReader (the dedup stage matches on it)
 
@@ -21,11 +21,11 @@ def task_file(folder: str, rank: int) -> str:
     return os.path.join(folder, f"{rank:05d}.parquet")
 
 
-def doc_to_row(doc: Document) -> dict:
+def doc_to_row(doc: Document, columns: tuple[str, ...] = metadata_columns(document_schema())) -> dict:
     row = {"text": doc.text, "id": doc.id}
     extra = {}
     for key, value in doc.metadata.items():
-        if key in DOCUMENT_COLUMNS:
+        if key in columns:
             row[key] = value
         elif not key.startswith("_"):
             extra[key] = value
@@ -34,7 +34,7 @@ def doc_to_row(doc: Document) -> dict:
 
 
 def row_to_doc(row: dict) -> Document:
-    metadata = {k: row[k] for k in DOCUMENT_COLUMNS if row.get(k) is not None}
+    metadata = {k: v for k, v in row.items() if k not in ("text", "id", "metadata") and v is not None}
     metadata.update(json.loads(row["metadata"] or "{}"))
     return Document(text=row["text"], id=row["id"], metadata=metadata)
 
@@ -45,16 +45,18 @@ class DocumentWriter(PipelineStep):
     type = "refinery-io"
     name = "write_documents"
 
-    def __init__(self, folder: str, row_group_rows: int = 1000):
+    def __init__(self, folder: str, row_group_rows: int = 1000, fields: tuple = ()):
         super().__init__()
         self.folder = folder
         self.row_group_rows = row_group_rows
+        self.schema = document_schema(fields)
+        self.columns = metadata_columns(self.schema)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        with AtomicParquetWriter(task_file(self.folder, rank), DOCUMENT_SCHEMA, self.row_group_rows) as out:
+        with AtomicParquetWriter(task_file(self.folder, rank), self.schema, self.row_group_rows) as out:
             for doc in data:
                 with self.track_time():
-                    out.write(doc_to_row(doc))
+                    out.write(doc_to_row(doc, self.columns))
                 self.stat_update("documents")
                 yield doc
 

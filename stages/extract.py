@@ -4,15 +4,46 @@ datatrove's Trafilatura step runs extraction in a sandbox process so a pathologi
 we keep that sandbox and its settings but count each outcome as a drop reason instead of a loose stat.
 """
 
+from dataclasses import dataclass
+
 from datatrove.data import Document
 from datatrove.pipeline.extractors.base import ExtractorSandbox
 from datatrove.pipeline.extractors.trafilatura import Trafilatura
 
 from stages.base import Drop, RefineryStage
+from stages.registry import key
+
+
+_PAGE = (
+    "<html><head><title>t</title></head><body><nav>Home | About</nav><article><p>"
+    + "Preflight checks that the extractor returns the main text of a page before any real work starts. " * 3
+    + "</p></article></body></html>"
+)
+
+
+@dataclass
+class ExtractParams:
+    favour_precision: bool = key(True, help="trafilatura's favor_precision: less boilerplate, some text lost")
+    deduplicate: bool = key(True, help="trafilatura drops repeated text segments")
+    timeout: float = key(1.0, min=0, min_exclusive=True, help="seconds per document; slower pages are dropped as timeout")
 
 
 class ExtractStage(RefineryStage):
     name = "extract"
+    order = 20
+    summary = "trafilatura (favour precision, no comments) in datatrove's sandbox with a per-page timeout"
+    Params = ExtractParams
+    reasons = ("timeout", "extraction_failed", "process_died", "empty")
+    inspect_metrics = ("html_chars", "text_chars")
+    mirrors = Trafilatura
+    preflight_label = "extract (trafilatura; it needs lxml_html_clean)"
+
+    @classmethod
+    def preflight(cls, params):
+        import trafilatura
+
+        if not trafilatura.extract(_PAGE, favor_precision=True, include_comments=False):
+            raise RuntimeError("trafilatura returned no text for a simple page")
 
     def __init__(self, output=None, timeout: float = 1.0, **params):
         super().__init__(output)

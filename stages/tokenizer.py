@@ -2,8 +2,10 @@
 DIR/tokenizer/tokenizer.json (or an existing tokenizer.json reused)."""
 
 import shutil
+from dataclasses import asdict, dataclass
 
 from refinery.atomic import atomic_path
+from stages.registry import Stage, key
 
 EOS = "<|endoftext|>"
 
@@ -56,3 +58,40 @@ def build_tokenizer(texts, out_path: str, vocab_size: int, sample_chars: int, mi
         else:
             train_bpe(sample_texts(texts, sample_chars), vocab_size, min_frequency).save(tmp)
     return out_path
+
+
+@dataclass
+class TokenizerParams:
+    vocab_size: int = key(32768, min=258, help="tokens, including the 256 bytes and EOS")
+    sample_chars: int = key(200_000_000, min=0, min_exclusive=True,
+                            help="characters of the curated documents the BPE is trained on")
+    min_frequency: int = key(2, min=0, help="a merge must be seen this often")
+    path: str | None = key(None, help="a tokenizer.json to copy instead of training one")
+
+
+class TokenizerStep(Stage):
+    """The `tokenizer` step after the funnel: trains (or copies) the tokenizer; with `shards`, the token shards too."""
+
+    name = "tokenizer"
+    order = 1000
+    funnel = False
+    summary = ("byte-level BPE with HF tokenizers, `<|endoftext|>` as EOS, trained on the first sample_chars characters "
+               "of the curated documents; decode(encode(text)) == text; or copies the tokenizer.json in path")
+    Params = TokenizerParams
+    inspect_metrics = ()
+    preflight_label = "stages.tokenizer (HF tokenizers; the tokenizer.json in path)"
+
+    @classmethod
+    def build(cls, params, ctx):
+        from stages.token_shards import TokenizeStep
+
+        shards = ctx.params.get("shards")
+        ctx.add_phase("tokenize", rank=50, tasks=1)
+        ctx.add("tokenize", cls.order, TokenizeStep(ctx.layout, asdict(params), asdict(shards) if shards else None))
+
+    @classmethod
+    def preflight(cls, params):
+        if params.path:
+            load_existing_tokenizer(params.path)  # a bad path fails now, not after the whole curation
+        else:
+            import tokenizers  # noqa: F401

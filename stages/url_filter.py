@@ -9,6 +9,7 @@ dropped too: with 4.5 million entries that is about one chance in 4 * 10^12 per 
 
 import os
 import tarfile
+from dataclasses import dataclass
 
 import numpy as np
 import xxhash
@@ -18,6 +19,7 @@ from datatrove.pipeline.filters.url_filter import URLFilter, get_list
 from datatrove.utils._import_utils import ASSETS_PATH
 
 from stages.base import Drop, RefineryStage
+from stages.registry import key
 from refinery.atomic import atomic_path
 
 _LISTS_TAR = "url_filterblacklistsv0_3_0.tar.gz"  # the name datatrove extracts and locks under
@@ -87,8 +89,36 @@ class HashedListURLFilter(URLFilter):
         self._downloaded = True
 
 
+@dataclass
+class URLFilterParams:
+    use_integrated_lists: bool = key(True, help="datatrove's bundled domain, URL and word block lists")
+    soft_word_threshold: int = key(2, min=0, help="drop when this many soft-banned words are in the URL")
+    # datatrove's None for the lists means empty: [] reads the same in YAML
+    extra_domains: list[str] = key([], help="your own additions to the domain list")
+    extra_urls: list[str] = key([], help="your own additions to the URL list")
+    banned_words: list[str] = key([], help="your own additions to the banned words")
+    banned_subwords: list[str] = key([], help="your own additions to the banned subwords")
+    soft_banned_words: list[str] = key([], help="your own additions to the soft-banned words")
+
+
 class URLFilterStage(RefineryStage):
     name = "url_filter"
+    order = 10
+    summary = "datatrove URLFilter, bundled block lists, offline suffix list"
+    Params = URLFilterParams
+    reasons = ("domain", "subdomain", "url", "hard_blacklisted", "soft_blacklisted", "blacklisted_subword")
+    mirrors = URLFilter
+    departures = {k: "[] for datatrove's None (no additions)" for k in
+                  ("extra_domains", "extra_urls", "banned_words", "banned_subwords", "soft_banned_words")}
+    preflight_label = "url_filter (tldextract, pyahocorasick)"
+
+    @classmethod
+    def preflight(cls, params):
+        import ahocorasick  # noqa: F401
+        import tldextract
+
+        if tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)("http://a.b.example.co.uk/").suffix != "co.uk":
+            raise RuntimeError("tldextract's bundled suffix list is not usable")
 
     def __init__(self, output=None, **params):
         super().__init__(output)

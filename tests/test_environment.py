@@ -24,7 +24,11 @@ def test_fasttext_single_string_predict_works():
 def test_preflight_passes_in_this_environment():
     from pipeline.preflight import check_dependencies
 
-    check_dependencies({"extract": {}, "language": {}, "gopher_quality": {}, "url_filter": {}, "minhash_dedup": {}})
+    from pipeline.config import parse_config
+
+    stages = {"read": {}, "extract": {}, "language": {}, "gopher_quality": {}, "url_filter": {}, "minhash_dedup": {},
+              "tokenizer": {}}
+    check_dependencies(parse_config({"stages": stages}))
 
 
 def test_broken_trafilatura_fails_the_run_at_start(tmp_path):

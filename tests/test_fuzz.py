@@ -9,12 +9,12 @@ from hypothesis import strategies as st
 
 from conftest import article_html, write_warc
 from datatrove.data import Document
-from pipeline.config import stage_defaults
+from dataclasses import asdict
 from stages.extract import ExtractStage
 from stages.read import WarcReadStage
-from stages.reasons import ERROR, allowed_reasons
+from stages.registry import ERROR, allowed_reasons
 
-READ_REASONS = set(allowed_reasons("read")) | {ERROR}
+READ_REASONS = set(allowed_reasons(WarcReadStage)) | {ERROR}
 
 
 def read_everything(path):
@@ -61,10 +61,10 @@ RANDOM_HTML = st.lists(st.one_of(HTML_PIECES, st.text(max_size=40)), max_size=80
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(RANDOM_HTML, min_size=1, max_size=4))
 def test_random_html_through_extraction(pages):
-    stage = ExtractStage(**stage_defaults()["extract"])
+    stage = ExtractStage(**asdict(ExtractStage.Params()))
     docs = [Document(text=html, id=f"d{i}", metadata={"url": f"http://x.org/{i}"}) for i, html in enumerate(pages)]
     kept = list(stage.run(iter(docs), rank=0, world_size=1))
     s = stage.stats.stats
     dropped = {k[len("dropped/"):]: v.total for k, v in s.items() if k.startswith("dropped/")}
     assert s["in"].total == len(pages) == len(kept) + sum(dropped.values())
-    assert set(dropped) <= set(allowed_reasons("extract")) | {ERROR}
+    assert set(dropped) <= set(allowed_reasons(ExtractStage)) | {ERROR}

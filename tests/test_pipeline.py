@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from conftest import article_html, refinery, stats_json, tiny_config, write_warc
 from pipeline.sample_data import build_pages
 from stages.documents import read_documents
-from stages.reasons import STAGE_ORDER
+from stages.registry import builtin
 
 
 def removed_counts(run_dir):
@@ -42,7 +42,7 @@ def check_accounting(run_dir):
 def test_sample_funnel_and_accounting(sample_run):
     run_dir, proc, _ = sample_run
     stats = check_accounting(run_dir)
-    assert [s["name"] for s in stats["stages"]] == list(STAGE_ORDER)
+    assert [s["name"] for s in stats["stages"]] == list(builtin().funnel())
     by_name = {s["name"]: s for s in stats["stages"]}
     assert by_name["read"]["dropped"]["not_response"] > 200
     for reason in ("not_html", "http_status", "binary", "truncated", "undecodable"):

@@ -6,7 +6,7 @@ import pytest
 from datatrove.data import Document
 
 from conftest import article_html
-from pipeline.config import stage_defaults
+from dataclasses import asdict
 from stages.base import StageOutput
 from stages.c4_quality import C4QualityStage
 from stages.extract import ExtractStage
@@ -40,7 +40,7 @@ def run_stage(stage, docs, tmp_path=None):
 
 
 def make(cls, tmp_path, **overrides):
-    params = {**stage_defaults()[cls.name], **overrides}
+    params = {**asdict(cls.Params()), **overrides}
     return cls(output=StageOutput(removed_dir=str(tmp_path)), **params)
 
 

@@ -76,7 +76,7 @@ def test_curation_process_never_imports_torch():
         "from pipeline.config import load_config\n"
         "from pipeline.preflight import check_dependencies\n"
         "from stages.word_tokens import word_tokenizer\n"
-        "check_dependencies(load_config('configs/fineweb.yaml').stages)\n"
+        "check_dependencies(load_config('configs/fineweb.yaml'))\n"
         "assert word_tokenizer('en').span_tokenize('One. Two.') == [(0, 4), (5, 9)]\n"
         "print('torch' in sys.modules)\n"
     )
