@@ -9,7 +9,7 @@ import os
 import pyarrow.parquet as pq
 from warcio.archiveiterator import ArchiveIterator
 
-from tests.conftest import refinery, stats_json
+from conftest import refinery, stats_json
 
 
 def split_warc(path: str, out_dir: str, parts: int) -> list[str]:

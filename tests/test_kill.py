@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, refinery
-from tests.test_determinism import fingerprint, split_warc
+from conftest import ROOT, refinery
+from test_determinism import fingerprint, split_warc
 
 
 def phase_started(phase):

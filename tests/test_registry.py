@@ -2,6 +2,7 @@
 defaults that match datatrove's, and a run identity that survives upgrades adding keys."""
 
 import dataclasses
+import glob
 import inspect
 import json
 import os
@@ -178,3 +179,15 @@ def test_describe_and_registry_agree_on_every_builtin_stage():
     reg = registry_for([])
     for s, cls in zip(describe(reg), reg.ordered()):
         assert s["name"] == cls.name and [k["name"] for k in s["keys"]] == [f.name for f in dataclasses.fields(cls.Params)]
+
+
+def test_inspection_rows_record_what_each_stage_declares(sample_run):
+    run_dir = sample_run[0]
+    for cls in builtin().ordered():
+        recorded = set()
+        for path in sorted(glob.glob(os.path.join(run_dir, "inspect", cls.name, "*.parquet"))):
+            for metrics in pq.read_table(path, columns=["metrics"]).column("metrics").to_pylist():
+                recorded.update(name for name, _ in metrics or [])
+        assert recorded <= set(cls.inspect_metrics), (cls.name, recorded - set(cls.inspect_metrics))
+        if cls.funnel and cls.inspect_metrics:
+            assert recorded, f"{cls.name} recorded nothing in the sample run"

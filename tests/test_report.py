@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.conftest import ROOT, refinery, stats_json
+from conftest import ROOT, refinery, stats_json
 
 
 def removed_counts(run_dir: str, stage: str) -> dict:

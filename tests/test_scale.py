@@ -11,8 +11,8 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import ROOT, refinery, stats_json
-from tests.test_determinism import fingerprint, split_warc
+from conftest import ROOT, refinery, stats_json
+from test_determinism import fingerprint, split_warc
 
 SMALL = {
     "stages": {"read": {}, "url_filter": {}, "extract": {}, "language": {}, "gopher_quality": {}, "minhash_dedup": {},

@@ -8,7 +8,7 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import refinery
+from conftest import refinery
 
 
 @pytest.fixture
