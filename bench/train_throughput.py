@@ -25,7 +25,8 @@ import torch  # noqa: E402
 from trainer.config import grad_accum_steps, load_train_config  # noqa: E402
 from trainer.data import read_manifest  # noqa: E402
 from trainer.model import GPT  # noqa: E402
-from trainer.train import train, uses_bf16  # noqa: E402
+from trainer.runtime import LOG, peak_flops, uses_bf16  # noqa: E402
+from trainer.train import train  # noqa: E402
 
 
 def reference_tokens_per_s(cfg, vocab_size: int, device: torch.device, steps: int, warmup: int) -> float:
@@ -78,18 +79,21 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as out:
         train(cfg, args.data, out, max_steps=total, device=args.device, quiet=True)
-        with open(os.path.join(out, "log.jsonl")) as f:
+        with open(os.path.join(out, LOG)) as f:
             rows = [json.loads(line) for line in f if '"loss"' in line][args.warmup :]
     trainer_tps = statistics.median(r["tokens_per_s"] for r in rows)
-    mfu = statistics.median(r["mfu"] for r in rows)
     wait = statistics.mean(r["data_wait"] for r in rows)
     ref_tps = reference_tokens_per_s(cfg, vocab, device, args.steps, args.warmup)
     n = GPT(cfg.model, vocab).num_params()
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     print(f"config {args.config}: {n / 1e6:.1f}M non-embedding+tied params, vocab {vocab}, "
           f"B={cfg.batch_size} T={cfg.model.block_size} x{args.accum} per step, on {name}")
-    print(f"trainer (Parquet shards): {trainer_tps:12,.0f} tokens/s   MFU {100 * mfu:5.1f}% "
-          f"(peak {cfg.peak_flops:.3g} FLOP/s)   data wait {100 * wait:.1f}% of step time")
+    peak, peak_note = peak_flops(cfg, device)
+    if peak is None:
+        mfu = f"({peak_note})"
+    else:
+        mfu = f"MFU {100 * statistics.median(r['mfu'] for r in rows):5.1f}% (peak {peak:.4g} FLOP/s: {peak_note})"
+    print(f"trainer (Parquet shards): {trainer_tps:12,.0f} tokens/s   {mfu}   data wait {100 * wait:.1f}% of step time")
     print(f"reference (batch on device): {ref_tps:9,.0f} tokens/s")
     print(f"ratio trainer/reference: {trainer_tps / ref_tps:.3f}")
     return 0

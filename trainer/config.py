@@ -1,6 +1,7 @@
 """Training config: one small dataclass, loaded from YAML (configs/train/*.yaml). Defaults live here only."""
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 
 import yaml
@@ -42,7 +43,8 @@ class TrainConfig:
     log_interval: int = 1
     compile: bool = False  # torch.compile the model (CUDA only)
     dtype: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or float32 / bfloat16
-    peak_flops: float = 989e12  # per device, for MFU (H100 SXM dense bf16)
+    # per device, for MFU; None: detected from the CUDA device's name (trainer/runtime.py), unreported on CPU
+    peak_flops: float | None = None
     prefetch: int = 4  # batches the background loader keeps ready
 
     def to_dict(self) -> dict:
@@ -52,18 +54,19 @@ class TrainConfig:
 def _build(cls, data: dict, path: str):
     if not isinstance(data, dict):
         raise TrainConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    types = typing.get_type_hints(cls)  # the fields, in order, with their annotated types
     kwargs = {}
     for key, value in data.items():
         where = f"{path}.{key}" if path else key
-        if key not in fields:
-            raise TrainConfigError(f"{where}: unknown key (known: {', '.join(fields)})")
+        if key not in types:
+            raise TrainConfigError(f"{where}: unknown key (known: {', '.join(types)})")
         if key == "model":
             kwargs[key] = _build(ModelConfig, value or {}, where)
             continue
-        default = fields[key].default
-        kind = type(default) if default is not None else int
-        if value is None and default is None:
+        # the annotation gives the type: `float | None` takes a float, or null
+        choices = typing.get_args(types[key]) or (types[key],)
+        kind = next(t for t in choices if t is not type(None))
+        if value is None and type(None) in choices:
             kwargs[key] = None
             continue
         if isinstance(value, bool) != (kind is bool) or not isinstance(value, (int, float, str, bool)):
@@ -89,6 +92,8 @@ def parse_train_config(data: dict) -> TrainConfig:
     for name in ("batch_size", "tokens_per_step", "max_steps"):
         if getattr(cfg, name) <= 0:
             raise TrainConfigError(f"{name}: must be positive")
+    if cfg.peak_flops is not None and cfg.peak_flops <= 0:
+        raise TrainConfigError("peak_flops: must be positive, or null to detect it from the device")
     if cfg.dtype not in ("auto", "float32", "bfloat16"):
         raise TrainConfigError(f"dtype: expected auto, float32 or bfloat16, got {cfg.dtype!r}")
     return cfg

@@ -5,24 +5,21 @@ torchrun (DDP; NCCL on CUDA, gloo on CPU).
 """
 
 import contextlib
-import json
+import dataclasses
 import math
 import os
-import sys
 import time
 
 import torch
-import torch.distributed as dist
 
-from refinery.atomic import atomic_path
 from refinery.layout import RunLayout, file_sha256
 from trainer.checkpoint import (CheckpointError, check_compatible, list_checkpoints, load_state, load_weights,
                                 read_checkpoint_config, resolve_checkpoint, save_checkpoint)
 from trainer.config import TrainConfig, grad_accum_steps
 from trainer.data import DataError, ShardStream, WindowLoader
 from trainer.model import GPT
-
-LOG = "log.jsonl"
+from trainer.runtime import (RunLog, autocast, mean_over_ranks, peak_flops, setup_distributed, uses_bf16,
+                             wait_for_ranks, wrap_model)
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
@@ -36,67 +33,8 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
 
 
-def uses_bf16(cfg: TrainConfig, device_type: str) -> bool:
-    return cfg.dtype == "bfloat16" or (cfg.dtype == "auto" and device_type == "cuda")
-
-
-def setup_distributed(device: str | None) -> tuple[int, int, torch.device]:
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise SystemExit("refinery train: --device cuda, but torch sees no CUDA device")
-        local = int(os.environ.get("LOCAL_RANK", 0))
-        torch.cuda.set_device(local)
-        dev = torch.device("cuda", local)
-    else:
-        dev = torch.device(device)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    return rank, world, dev
-
-
-def mean_over_ranks(value: torch.Tensor, world: int) -> float:
-    if world > 1:
-        value = value.clone()
-        dist.all_reduce(value, op=dist.ReduceOp.SUM)
-        value /= world
-    return float(value)
-
-
-def restart_log(path: str, step: int):
-    """A resumed run keeps the rows up to its checkpoint's step and appends after them."""
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        rows = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= step]
-    with atomic_path(path, "training log") as tmp, open(tmp, "w") as f:
-        f.writelines(rows)
-
-
-class Progress:
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled, self.tty = total, enabled, sys.stderr.isatty()
-
-    def update(self, step: int, row: dict):
-        # a terminal gets one line rewritten in place; a log file a line every 5% of the run (and at validation)
-        if not self.enabled or not (self.tty or step % max(1, self.total // 20) == 0 or step == self.total
-                                    or "val_loss" in row):
-            return
-        width = 24
-        filled = width * step // self.total
-        bar = "#" * filled + "-" * (width - filled)
-        text = (f"step {step}/{self.total} [{bar}] loss {row['loss']:.4f} lr {row['lr']:.2e} "
-                f"{row['tokens_per_s']:,.0f} tok/s mfu {100 * row['mfu']:.1f}% data wait {100 * row['data_wait']:.0f}%")
-        if "val_loss" in row:
-            text += f" val {row['val_loss']:.4f}"
-        print(("\r" if self.tty else "") + text, end="" if self.tty and step < self.total else "\n",
-              file=sys.stderr, flush=True)
-
-
 @torch.no_grad()
-def evaluate(model, stream: ShardStream, cfg: TrainConfig, rank: int, world: int, device, autocast) -> float:
+def evaluate(model, stream: ShardStream, cfg: TrainConfig, rank: int, world: int, device, precision) -> float:
     model.eval()
     per_micro = cfg.batch_size * cfg.model.block_size * world
     batches = max(1, min(cfg.eval_tokens, stream.epoch_tokens) // per_micro)
@@ -105,7 +43,7 @@ def evaluate(model, stream: ShardStream, cfg: TrainConfig, rank: int, world: int
     for n in range(batches):
         windows = loader.windows_at(n).to(device)
         x, y = windows[:, :-1], windows[:, 1:]
-        with autocast:
+        with precision:
             total += model(x, y).float()
     model.train()
     return mean_over_ranks(total / batches, world)
@@ -114,7 +52,7 @@ def evaluate(model, stream: ShardStream, cfg: TrainConfig, rank: int, world: int
 def train(cfg: TrainConfig, data_dir: str, out_dir: str, max_steps: int | None = None, device: str | None = None,
           resume: bool = False, quiet: bool = False) -> dict:
     if max_steps is not None:
-        cfg.max_steps = max_steps
+        cfg = dataclasses.replace(cfg, max_steps=max_steps)  # a copy: the caller's config stays as given
     rank, world, dev = setup_distributed(device)
     master = rank == 0
     accum = grad_accum_steps(cfg, world)
@@ -161,31 +99,19 @@ def train(cfg: TrainConfig, data_dir: str, out_dir: str, max_steps: int | None =
                           str(dev), cfg.prefetch)
 
     raw_model = model
-    if cfg.compile and dev.type == "cuda":
-        model = torch.compile(model)
-    if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
-    use_bf16 = uses_bf16(cfg, dev.type)
-    autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
-    if dev.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-
-    log_path = os.path.join(out_dir, "log.jsonl")
-    if master:
-        os.makedirs(out_dir, exist_ok=True)
-        if resume:
-            restart_log(log_path, step)
-        else:
-            open(log_path, "w").close()
-    log = open(log_path, "a") if master else None
+    model = wrap_model(model, cfg, dev, world)
+    precision = autocast(cfg, dev)
     flops_per_token = raw_model.flops_per_token()
-    progress = Progress(cfg.max_steps, master and not quiet)
-    if master and not quiet:
-        print(f"refinery train: {raw_model.num_params() / 1e6:.2f}M parameters, vocab {vocab['vocab_size']}, "
-              f"{world} rank(s) on {dev.type}, {accum} micro-step(s) of {cfg.batch_size}x{cfg.model.block_size} "
-              f"per step, {'bf16' if use_bf16 else 'fp32'}; train split {train_stream.epoch_tokens:,} tokens; "
-              f"from step {step} to {cfg.max_steps}", file=sys.stderr, flush=True)
+    peak, peak_note = peak_flops(cfg, dev)
+    log = RunLog(out_dir, cfg, master, quiet, step if resume else None)
+    log.say(f"{raw_model.num_params() / 1e6:.2f}M parameters, vocab {vocab['vocab_size']}, {world} rank(s) on "
+            f"{dev.type}, {accum} micro-step(s) of {cfg.batch_size}x{cfg.model.block_size} per step, "
+            f"{'bf16' if uses_bf16(cfg, dev.type) else 'fp32'}; train split {train_stream.epoch_tokens:,} tokens; "
+            f"from step {step} to {cfg.max_steps}")
+    if peak is None:
+        log.note(step, peak_note)
+    else:
+        log.say(f"MFU against {peak / 1e12:g} TFLOP/s per device ({peak_note})")
 
     def checkpoint():
         if master:
@@ -194,8 +120,7 @@ def train(cfg: TrainConfig, data_dir: str, out_dir: str, max_steps: int | None =
                              "cuda": torch.cuda.get_rng_state() if dev.type == "cuda" else None}}
             save_checkpoint(out_dir, raw_model, state, {"train": cfg.to_dict(), "vocab": vocab}, tokenizer_path,
                             cfg.keep_checkpoints)
-        if world > 1:
-            dist.barrier()
+        wait_for_ranks(world)
 
     last = {}
     try:
@@ -209,7 +134,7 @@ def train(cfg: TrainConfig, data_dir: str, out_dir: str, max_steps: int | None =
                 x, y = next(loader)
                 sync = contextlib.nullcontext() if world == 1 or micro == accum - 1 else model.no_sync()
                 with sync:
-                    with autocast:
+                    with precision:
                         loss = model(x, y)
                     (loss / accum).backward()
                 loss_sum += loss.detach().float()
@@ -222,22 +147,16 @@ def train(cfg: TrainConfig, data_dir: str, out_dir: str, max_steps: int | None =
             dt = time.perf_counter() - t0
             tokens_per_s = cfg.tokens_per_step / dt
             row = {"step": step, "loss": loss_value, "lr": lr, "tokens_per_s": tokens_per_s,
-                   "mfu": flops_per_token * tokens_per_s / (cfg.peak_flops * world),
+                   "mfu": flops_per_token * tokens_per_s / (peak * world) if peak else None,
                    "data_wait": (loader.wait_s - wait0) / dt}
-            if master and (step % cfg.log_interval == 0 or step == cfg.max_steps):
-                log.write(json.dumps(row) + "\n")
+            val_loss = None
             if val_stream is not None and (step % cfg.eval_interval == 0 or step == cfg.max_steps):
-                row["val_loss"] = evaluate(model, val_stream, cfg, rank, world, dev, autocast)
-                if master:
-                    log.write(json.dumps({"step": step, "val_loss": row["val_loss"]}) + "\n")
-            if master and (step % cfg.log_interval == 0 or step == cfg.max_steps or "val_loss" in row):
-                log.flush()
-                progress.update(step, row)
+                val_loss = evaluate(model, val_stream, cfg, rank, world, dev, precision)
+            log.step(step, row, val_loss)
             if step % cfg.ckpt_interval == 0 or step == cfg.max_steps:
                 checkpoint()
-            last = row
+            last = row if val_loss is None else {**row, "val_loss": val_loss}
     finally:
         loader.close()
-        if log:
-            log.close()
+        log.close()
     return {"step": step, **last, "out_dir": out_dir}
