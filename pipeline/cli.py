@@ -21,6 +21,7 @@ def _count_rows(run_dir: str) -> int | None:
 def cmd_run(args) -> int:
     from refinery.layout import RunLayout
     from pipeline.config import load_config
+    from pipeline.console import RunConsole
     from pipeline.inputs import InputError, resolve_inputs, snapshot_listing
     from pipeline.run import check_inputs_outside_output, claim_output_folder, release_output_folder, run_pipeline
     from pipeline.sample_data import SAMPLE_NAME, write_sample
@@ -57,7 +58,14 @@ def cmd_run(args) -> int:
             print(f"refinery: {len(resolved.refused)} listing entries refused (they lead out of the base "
                   f"{cfg.base_url}); listed in {layout.listing_errors}", flush=True)
         start = time.monotonic()
-        result = run_pipeline(cfg, files, output, overwrite=args.overwrite, input_errors=resolved.refused)
+        console = RunConsole(verbose=args.verbose)
+        ok = False
+        try:
+            result = run_pipeline(cfg, files, output, overwrite=args.overwrite, input_errors=resolved.refused,
+                                  console=console)
+            ok = True
+        finally:
+            console.close(ok)
         elapsed = time.monotonic() - start
     finally:
         release_output_folder(layout, lock, created)
@@ -165,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delete the outputs of a different run found in the output folder (only what refinery wrote)")
     r.add_argument("--allow-foreign-entries", action="store_true",
                    help="read listing entries that lead out of --base-url (another scheme or host, an absolute path)")
+    r.add_argument("--verbose", action="store_true",
+                   help="datatrove's task logs on the console too (they are always in DIR/logs/<phase>/logs/)")
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("stats", help="the funnel of a run: documents in, kept and dropped per reason, per stage")

@@ -34,18 +34,20 @@ OPTION_DEFAULTS = {"slurm": SLURM_DEFAULTS, "ray": RAY_DEFAULTS}
 
 
 def make_executor(kind: str, options: dict, steps: list, tasks: int, workers: int, logging_dir: str, phase: str,
-                  depends=None):
+                  depends=None, quiet_tasks: bool = False):
+    """quiet_tasks: tasks log to their log files only (local and Ray; a Slurm task's console is its Slurm log)."""
     if kind == "local":
-        from datatrove.executor.local import LocalPipelineExecutor
+        # datatrove's executors, with tasks that count their progress for the display (stages/compat.py)
+        from stages.compat import LocalExecutor
 
-        return LocalPipelineExecutor(pipeline=steps, tasks=tasks, workers=max(1, min(workers, tasks)),
-                                     logging_dir=logging_dir, skip_completed=True)
+        return LocalExecutor(pipeline=steps, tasks=tasks, workers=max(1, min(workers, tasks)),
+                             logging_dir=logging_dir, skip_completed=True, quiet_tasks=quiet_tasks)
     if kind == "ray":
-        from datatrove.executor.ray import RayPipelineExecutor
+        from stages.compat import RayExecutor
 
-        return RayPipelineExecutor(pipeline=steps, tasks=tasks, workers=max(1, min(workers, tasks)),
-                                   logging_dir=logging_dir, skip_completed=True,
-                                   cpus_per_task=options["cpus_per_task"], mem_per_cpu_gb=options["mem_per_cpu_gb"])
+        return RayExecutor(pipeline=steps, tasks=tasks, workers=max(1, min(workers, tasks)),
+                           logging_dir=logging_dir, skip_completed=True, quiet_tasks=quiet_tasks,
+                           cpus_per_task=options["cpus_per_task"], mem_per_cpu_gb=options["mem_per_cpu_gb"])
     if kind == "slurm":
         from datatrove.executor.slurm import SlurmPipelineExecutor
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import time
+from contextlib import nullcontext
 from dataclasses import asdict
 
 from pipeline.build import build_phases
@@ -265,10 +266,12 @@ def phase_failure(phase: str, layout: RunLayout, e: BaseException) -> RunError:
 
 
 def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool = False, log=print,
-                 input_errors: list[dict] = ()) -> dict:
+                 input_errors: list[dict] = (), console=None) -> dict:
     """Runs (or resumes) a run in `output`, which the caller has claimed (claim_output_folder). input_errors: inputs
-    refused before the run (listing entries out of the base), listed in errors/listing.json."""
+    refused before the run (listing entries out of the base), listed in errors/listing.json. console: a
+    pipeline.console.RunConsole showing each local or Ray phase's progress (None: datatrove's own console logs)."""
     from pipeline.executors import make_executor, start_ray
+    from stages.compat import datatrove_console
 
     check_dependencies(cfg)
     layout = RunLayout(output)
@@ -281,28 +284,34 @@ def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool 
     phases = build_phases(cfg, files, layout)
     if cfg.executor == "ray":
         start_ray(cfg.executor_options)
+    # Slurm tasks run elsewhere, and its submission lines stay as datatrove prints them
+    watched = console is not None and cfg.executor != "slurm"
+    quiet = watched and console.quiet
     timings, jobs, previous = {}, {}, None
-    for phase in phases:
-        start = time.monotonic()
-        executor = make_executor(cfg.executor, cfg.executor_options, phase.steps, phase.tasks, cfg.workers,
-                                 layout.logs(phase.name), phase.name, depends=previous)
-        try:
-            executor.run()
-        except Exception as e:  # noqa: BLE001 - a task's failure ends the run with one line, not a traceback
-            if cfg.executor == "local":
-                sweep_temp_files(layout)  # the pool is gone: no writer of this run is left
-            raise phase_failure(phase.name, layout, e) from e
-        if cfg.executor == "slurm":
-            # submitted, to start when the phase before it succeeded: nothing to wait for here
-            jobs[phase.name] = executor.job_id
-            record_slurm_job(layout, phase.name, executor.job_id)
-            previous = executor
-            continue
-        incomplete = executor.get_incomplete_ranks()
-        if incomplete:
-            raise RunError(
-                f"phase {phase.name}: tasks {incomplete} did not complete; see {layout.logs(phase.name)}/logs/ "
-                f"and rerun the same command to resume"
-            )
-        timings[phase.name] = round(time.monotonic() - start, 2)
+    with datatrove_console(quiet):
+        for phase in phases:
+            start = time.monotonic()
+            executor = make_executor(cfg.executor, cfg.executor_options, phase.steps, phase.tasks, cfg.workers,
+                                     layout.logs(phase.name), phase.name, depends=previous, quiet_tasks=quiet)
+            shown = console.phase(phase.name, layout.logs(phase.name), phase.tasks) if watched else nullcontext()
+            try:
+                with shown:
+                    executor.run()
+            except Exception as e:  # noqa: BLE001 - a task's failure ends the run with one line, not a traceback
+                if cfg.executor == "local":
+                    sweep_temp_files(layout)  # the pool is gone: no writer of this run is left
+                raise phase_failure(phase.name, layout, e) from e
+            if cfg.executor == "slurm":
+                # submitted, to start when the phase before it succeeded: nothing to wait for here
+                jobs[phase.name] = executor.job_id
+                record_slurm_job(layout, phase.name, executor.job_id)
+                previous = executor
+                continue
+            incomplete = executor.get_incomplete_ranks()
+            if incomplete:
+                raise RunError(
+                    f"phase {phase.name}: tasks {incomplete} did not complete; see {layout.logs(phase.name)}/logs/ "
+                    f"and rerun the same command to resume"
+                )
+            timings[phase.name] = round(time.monotonic() - start, 2)
     return {"output": output, "phases": timings, "jobs": jobs}

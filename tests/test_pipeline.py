@@ -92,7 +92,7 @@ def test_rerun_after_completion_does_no_work(sample_run):
     before = {p: os.stat(p).st_mtime_ns for p in outputs}
     stats_before = stats_json(run_dir)
     proc = refinery("run", "configs/sample.yaml", "--output", run_dir)
-    assert "Not doing anything" in proc.stderr
+    assert "phases: all 6 completed earlier, nothing to run" in proc.stdout
     assert {p: os.stat(p).st_mtime_ns for p in outputs} == before
     assert stats_json(run_dir) == stats_before
 
