@@ -94,10 +94,11 @@ def inspection(run_dir: str, stage: str, k: int = EXAMPLES, scrubber=None) -> di
 
 
 def cluster_sizes(run_dir: str) -> dict[int, int]:
-    """Duplicate clusters by size, from the dedup stage's removed rows (a cluster of n drops n - 1 documents,
-    each carrying n as its value)."""
+    """Duplicate clusters by size, from the removed rows of the stages whose drop value is the cluster size (a
+    cluster of n drops n - 1 documents, each carrying n as its value)."""
     dropped_by_size: dict[int, int] = {}
-    for path in _files(run_dir, "removed", "minhash_dedup"):
+    dedup = [c.name for c in run_registry(run_dir).ordered() if c.value_is_cluster_size]
+    for path in (p for name in dedup for p in _files(run_dir, "removed", name)):
         for v in pq.read_table(path, columns=["value"]).column("value").to_pylist():
             if v:
                 dropped_by_size[int(v)] = dropped_by_size.get(int(v), 0) + 1
@@ -300,7 +301,7 @@ function renderRun(root) {
   });
   var sizes = Object.keys(D.clusters || {});
   if (sizes.length) {
-    d.appendChild(el("h3", {}, "duplicate cluster sizes (minhash_dedup)"));
+    d.appendChild(el("h3", {}, "duplicate cluster sizes"));
     barChart(d, sizes.map(function (k) { return {label: k + " documents", values: [D.clusters[k]], notes: [" clusters"]}; }), [DROP_COLOR], null, "clusters");
   }
 

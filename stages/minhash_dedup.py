@@ -383,6 +383,7 @@ class MinhashDedupStage(RefineryStage):
                "smallest document id")
     Params = MinhashParams
     reasons = ("duplicate",)
+    value_is_cluster_size = True
     preflight_label = "minhash_dedup (datasketch, xxhash)"
 
     @classmethod

@@ -181,6 +181,7 @@ class Stage:
     requires: tuple[str, ...] = ()  # other stages that must be configured with this one
     required: str | None = None  # why every config must configure this stage (None: optional)
     preflight_label: str | None = None  # how a broken dependency of this stage is named; None: nothing to check
+    value_is_cluster_size: bool = False  # True: a drop's value is the size of the duplicate cluster (the report)
     scrubs_text: bool = False  # True: removed/ and inspect/ rows pass through this stage's scrub() (the pii stage)
     mirrors: type | None = None  # the datatrove class whose defaults Params repeats (a test compares them)
     departures: dict = {}  # key -> why its default differs from the mirrored class's
