@@ -26,6 +26,7 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/xhtml
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _CC_DUMP = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 _READ_CHUNK = 1 << 20
+ENGINES = ("fastwarc", "warcio")
 
 
 def _charset_from_content_type(content_type: str) -> str | None:
@@ -96,6 +97,9 @@ def _header(headers, name: str) -> str | None:
 class ReadParams:
     max_record_bytes: int = key(10_000_000, min=0, min_exclusive=True,
                                 help="larger payloads are dropped as too_large; at most this much is held in memory")
+    engine: str = key("fastwarc", choices=ENGINES,
+                      help="what frames WARC records: fastwarc (faster) or warcio; ARC files and damaged stretches "
+                           "are always read by warcio, and both give the same records and verdicts")
 
 
 class WarcReadStage(RefineryStage):
@@ -119,7 +123,7 @@ class WarcReadStage(RefineryStage):
         "empty",  # response with no payload
     )
     inspect_metrics = ("chars",)
-    preflight_label = "read (warcio, faust-cchardet, python-magic)"
+    preflight_label = "read (warcio, fastwarc, faust-cchardet, python-magic)"
 
     @classmethod
     def build(cls, params, ctx):
@@ -133,6 +137,8 @@ class WarcReadStage(RefineryStage):
 
         import warcio  # noqa: F401
 
+        if params.engine == "fastwarc":
+            import fastwarc  # noqa: F401
         magic.from_buffer(b"<html><body>x</body></html>", mime=True)
 
     def __init__(
@@ -142,8 +148,12 @@ class WarcReadStage(RefineryStage):
         max_record_bytes: int = 10_000_000,
         errors_dir: str | None = None,
         output=None,
+        engine: str = ReadParams.engine,
     ):
         super().__init__(output)
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        self.engine = engine
         self.files = list(files)
         self.dump = dump
         self.max_record_bytes = max_record_bytes
@@ -171,12 +181,18 @@ class WarcReadStage(RefineryStage):
         start, tried, first_error, skipped, resyncs = 0, set(), None, 0, 0
         resyncable = True  # False once read as one gzip stream, whose offsets are not file offsets
         kind = ""  # the kind of file, looked at on the first error only, not for every file
+        fast, already = self.engine == "fastwarc", 0
         while True:
             tried.add(start)
             try:
                 with fsspec.open(path, "rb") as f:
+                    if fast:  # once per file, from its start; warcio reads whatever FastWARC leaves
+                        fast = False
+                        # the offset handed over is not added to `tried`: warcio may resync onto it as it would alone
+                        start, already = yield from self._fast_records(f, path, state)
                     f.seek(start)
-                    yield from self._records(BoundedArchiveIterator(f, arc2warc=False), path, state)
+                    passed, already = already, 0
+                    yield from self._records(BoundedArchiveIterator(f, arc2warc=False), path, state, already=passed)
                     # warcio can end quietly inside a damaged gzip member: bytes left after the last record are
                     # an error (and a place to resync from), not the end of the file
                     f.seek(state["end"])
@@ -225,14 +241,62 @@ class WarcReadStage(RefineryStage):
             errors.append({"file": path, "error": first_error, **_file_facts(path), "records_read": state["records"],
                            "resyncs": resyncs, "skipped_bytes": skipped})
 
-    def _records(self, iterator, path: str, state: dict, skip: int = 0):
+    def _fast_records(self, f, path: str, state: dict):
+        """The records FastWARC reads and vouches for (see stages/fastwarc_io.py), from the file's start.
+        Returns where warcio goes on: (offset, records at that offset already read, when not a file offset)."""
+        from stages.fastwarc_io import FastRecord, fast_iterator
+
+        kind = _archive_kind(path)
+        if kind not in ("gzip", "warc"):  # ARC, or no archive at all: warcio's alone
+            return 0, 0
+        basename = os.path.basename(path)
+        (iterator, member_start), held = fast_iterator(f, kind), None
+        while True:
+            try:
+                record = FastRecord(next(iterator))
+            except StopIteration:
+                break
+            except Exception:  # noqa: BLE001 - NotWarcioRecord or any FastWARC failure: warcio's to judge
+                break
+            if held:
+                yield self._release(held, state)
+            state.setdefault("format", _format_of(record))
+            with self.track_time():
+                doc, verdict = self._record_to_doc(record, basename, state["records"], state)
+            # a block that ends before its Content-Length (a cut file or member), or in another gzip member than
+            # it began in (warcio reads a member as one record), is warcio's to judge
+            if _is_short(record) or (member_start and member_start() != record.stream_pos):
+                return self._resume_at(path, record.stream_pos, state)
+            doc.metadata["warc_offset"] = record.stream_pos
+            held = (doc, verdict, record.stream_pos)
+        if held is None:
+            return 0, 0
+        # the held record is read again by warcio, which checks its end and what follows it
+        return self._resume_at(path, held[2], state)
+
+    def _release(self, held, state: dict):
+        doc, verdict, _ = held
+        state["records"] += 1
+        return doc, verdict
+
+    def _resume_at(self, path: str, offset: int, state: dict) -> tuple[int, int]:
+        """Where warcio takes over: FastWARC's stream_pos is a file offset in an uncompressed file and in one
+        gzip member per record, not inside a whole-file gzip stream; there warcio reads from the start and
+        passes over the records already read."""
+        kind = _archive_kind(path)
+        if offset > 0 and kind in ("gzip", "warc") and _record_starts_at(path, kind, offset):
+            state["end"] = max(state["end"], offset)
+            return offset, 0
+        return 0, state["records"]
+
+    def _records(self, iterator, path: str, state: dict, skip: int = 0, already: int = 0):
         basename = os.path.basename(path)
         resumed = iterator.offset > 0
         warnings = 0
         for i, record in enumerate(iterator):
-            if i < skip:
+            if i < skip or i < already:
                 continue
-            record_format = getattr(record, "format", "warc")[:3]
+            record_format = _format_of(record)
             if i == 0 and not resumed and record_format == "arc" and record.rec_type != "arc_header":
                 # warcio reads any text line of five words as an ARC header; a real ARC starts with filedesc://
                 raise ReadError("not a WARC or ARC file (no WARC header, no ARC filedesc record)")
@@ -398,6 +462,10 @@ class MisalignedRecord(ReadError):
     def __init__(self, message: str, resume_at: int | None = None):
         super().__init__(message)
         self.resume_at = resume_at
+
+
+def _format_of(record) -> str:
+    return getattr(record, "format", "warc")[:3]
 
 
 def _is_short(record) -> bool:

@@ -158,7 +158,8 @@ if limit:  # a backstop only: peak RSS is what is measured
 from stages.read import WarcReadStage
 errors = []
 try:
-    out = [(d.metadata["url"], v.reason if v else "kept", v.detail if v else "") for d, v in WarcReadStage([sys.argv[1]]).read_file(sys.argv[1], errors)]
+    stage = WarcReadStage([sys.argv[1]], engine=sys.argv[3])
+    out = [(d.metadata["url"], v.reason if v else "kept", v.detail if v else "") for d, v in stage.read_file(sys.argv[1], errors)]
     failure = None
 except BaseException as e:
     out, failure = [], f"{type(e).__name__}: {e}"[:300]
@@ -168,10 +169,10 @@ print(json.dumps({"records": out, "errors": errors, "failure": failure, "max_rss
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def read_in_child(path: str, as_limit: int = 0, timeout: float = 300) -> dict:
+def read_in_child(path: str, as_limit: int = 0, timeout: float = 300, engine: str = "warcio") -> dict:
     """Outcomes and peak RSS (bytes) of reading `path` in a fresh process; "failure" is set when it raised."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", CHILD, path, str(as_limit)], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    proc = subprocess.run([sys.executable, "-c", CHILD, path, str(as_limit), engine], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0 or not proc.stdout.strip():
         return {"records": [], "errors": [], "failure": f"exit {proc.returncode}: {proc.stderr[-500:]}", "max_rss": None}
     return json.loads(proc.stdout.strip().splitlines()[-1])
