@@ -56,9 +56,8 @@ def run_datatrove(files: list[str], out: str, tasks: int, workers: int) -> dict:
     from datatrove.pipeline.readers import JsonlReader, WarcReader
     from datatrove.pipeline.writers import JsonlWriter
     from datatrove.utils.hashing import HashConfig
-    from tldextract import TLDExtract
-
-    from stages.language import LocalFT176LID, lid176_path
+    from stages.compat import LocalFT176LID, offline_tldextract, use_lid
+    from stages.language import lid176_path
 
     base = os.path.commonpath([os.path.dirname(f) for f in files])
     paths_file = os.path.join(out, "paths.txt")
@@ -67,9 +66,9 @@ def run_datatrove(files: list[str], out: str, tasks: int, workers: int) -> dict:
         f.write("\n".join(os.path.relpath(p, base) for p in files) + "\n")
 
     url_filter = URLFilter()
-    url_filter.tldextractor = TLDExtract(suffix_list_urls=(), cache_dir=None)  # offline change 1 of 2
+    offline_tldextract(url_filter)  # offline change 1 of 2
     language = LanguageFilter(languages=["en"], language_threshold=0.65)
-    language.model = LocalFT176LID(["en"], lid176_path())  # offline change 2 of 2
+    use_lid(language, LocalFT176LID(["en"], lid176_path()))  # offline change 2 of 2
     minhash = MinhashConfig(hash_config=HashConfig(precision=64), num_buckets=14, hashes_per_bucket=8, n_grams=5)
     filtered, sigs, buckets, clusters = (os.path.join(out, p) for p in ("filtered", "sigs", "buckets", "clusters"))
     phases = [

@@ -11,15 +11,65 @@ Hooks:
   datatrove_console           the loguru logger datatrove logs to (its global `logger`), which `close_task_logger`
                               resets with `setup_default_logger` (sys.stderr, DEBUG) after every task: in a quiet
                               run the process keeps only warnings, each distinct message once.
+  filter_verdict              datatrove's `get_filter_result` (filters/base_filter.py): how BaseFilter.run reads what a
+                              filter's filter() returned (True, False or (False, reason)) as (keep, reason).
+  use_word_tokenizer          a filter's `language` attribute: the quality filters pass it to split_into_words and
+                              split_into_sentences, whose load_word_tokenizer returns a WordTokenizer given in its place
+                              as it is.
+  SpacyTokenizerBase          datatrove's SpaCyTokenizer: the spaCy pipeline it builds on first use of its `tokenizer`
+                              property (spacy.blank(language) plus a "sentencizer" pipe) and keeps in `_tokenizer`; the
+                              "IS_ALPHA" text its `_do_tokenize` retries without; `strip_strings`, which makes its words.
+  spacy_assigned              datatrove's tokenizer assignment (load_word_tokenizer, from its tokenizer_assignment.csv)
+                              and the languages SpaCyTokenizer.__init__ gives a configuration of their own (ja, zh, vi).
+  repetition_parts            GopherRepetitionFilter's `paragraph_exp` and `_line_splitter`, which split a text into the
+                              paragraphs and lines whose duplicates it counts.
+  find_duplicates, find_top_duplicate, find_all_duplicate, get_n_grams
+                              the counting functions of filters/gopher_repetition_filter.py (FineWebQualityFilter uses
+                              find_duplicates too): the measures count with them, as the filters do.
+  c4_sentence_count           a copy of C4QualityFilter.filter's line loop (fingerprint in COPIES): the sentence count it
+                              compares with min_num_sentences.
+  OfflineURLFilter            URLFilter.download_data, copied (fingerprint in COPIES) to load the two big lists another
+                              way: its `_downloaded` flag, the list attributes and Aho-Corasick automaton it fills,
+                              `get_list`, the bundled tarball under `datatrove.utils._import_utils.ASSETS_PATH`;
+                              with offline_tldextract.
+  offline_tldextract          URLFilter's `tldextractor` attribute (a TLDExtract() that fetches the public suffix list).
+  LocalFT176LID               FastTextLID's lazily loaded model: the `model` property that predict() reads and the
+                              `_model` slot it caches the fastText model in.
+  use_lid                     LanguageFilter's `model` attribute (the FT176LID or GlotLID its constructor builds).
+  extraction_sandbox          `ExtractorSandbox` (extractors/base.py), what BaseExtractor.run extracts in:
+                              process_document(text, fn) runs fn in a child process and raises TimeoutError past the
+                              timeout, EOFError when the child died (fn raising kills it too).
+
+COPIES lists datatrove code copied here with the fingerprint of the original when it was copied: tests/test_compat.py
+fails, naming the copy, as soon as datatrove changes the original, so the copy is compared again.
 """
 
 import contextlib
+import importlib
+import os
 import sys
+import tarfile
 import time
 
 from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.executor.ray import RayPipelineExecutor
+from datatrove.io import safely_create_file
+from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, ELLIPSIS, END_PUNCTUATION, POLICY_SUBSTRINGS
+from datatrove.pipeline.filters.url_filter import URLFilter
+from datatrove.utils.lid import FT176LID
 from datatrove.utils.logging import logger, setup_default_logger
+from datatrove.utils.text import split_into_sentences
+from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_word_tokenizer
+
+
+def _internal(hook: str, module: str, name: str):
+    """`name` from datatrove's `module`, an internal the hook `hook` relies on: an upgrade that removes it makes the
+    import of this module fail naming the hook, not some stage later with a bare ImportError."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        raise ImportError(f"stages.compat.{hook}: {module}.{name} is gone from the installed datatrove ({e})") from None
+
 
 PROGRESS_DIR = "progress"  # beside datatrove's completions/ and stats/ in each phase's logging folder
 PROGRESS_EVERY_S = 1.0
@@ -205,3 +255,189 @@ class LocalExecutor(TaskConsole, LocalPipelineExecutor):
 
 class RayExecutor(TaskConsole, RayPipelineExecutor):
     pass
+
+
+# -- the quality filters -------------------------------------------------------------------------------------------
+filter_verdict = _internal("filter_verdict", "datatrove.pipeline.filters.base_filter", "get_filter_result")
+
+
+def use_word_tokenizer(datatrove_filter, tokenizer):
+    """Makes a datatrove quality filter split its texts with `tokenizer` (a WordTokenizer) instead of the one
+    datatrove would load for its language."""
+    datatrove_filter.language = tokenizer
+
+
+def repetition_parts(repetition_filter, text: str) -> tuple[list[str], list[str]]:
+    """The paragraphs and the lines of `text` among which GopherRepetitionFilter counts duplicates, split by the
+    filter's own expressions."""
+    return repetition_filter.paragraph_exp.split(text.strip()), repetition_filter._line_splitter.split(text)
+
+
+_REPETITION = "datatrove.pipeline.filters.gopher_repetition_filter"
+find_duplicates = _internal("find_duplicates", _REPETITION, "find_duplicates")
+find_top_duplicate = _internal("find_top_duplicate", _REPETITION, "find_top_duplicate")
+find_all_duplicate = _internal("find_all_duplicate", _REPETITION, "find_all_duplicate")
+get_n_grams = _internal("get_n_grams", _REPETITION, "get_n_grams")
+
+
+def c4_sentence_count(c4_filter, text: str) -> int | None:
+    """The number of sentences C4QualityFilter.filter compares with min_num_sentences; None when that rule is off.
+
+    datatrove's line loop, copied with the filter's settings read from `c4_filter`, without its stats and without the
+    early returns of its yes/no rules (lorem ipsum, curly bracket): a document those drop never reaches the count,
+    and the count of every other document is the one datatrove compares."""
+    f = c4_filter
+    if f.min_num_sentences == -1:
+        return None  # datatrove counts nothing then, and drops nothing for it
+    lines = text.splitlines() if f.split_paragraph else split_into_sentences(text, f.language)
+    num_sentences = 0
+    for line in lines:
+        line = line.strip()
+        words = line.split()  # before citations are removed, as datatrove counts them
+        if f.max_word_length != -1 and any(len(word) > f.max_word_length for word in words):
+            continue
+        if f.remove_citations:
+            line = CITATION_REGEX.sub("", line)
+        if f.filter_no_terminal_punct and (not line.endswith(END_PUNCTUATION) or line.endswith(ELLIPSIS)):
+            continue
+        if len(words) < f.min_words_per_line:
+            continue
+        line_l = line.lower()
+        if f.filter_javascript and "javascript" in line_l:
+            continue
+        if f.filter_policy and any(p in line_l for p in POLICY_SUBSTRINGS):
+            continue
+        num_sentences += len(split_into_sentences(line, f.language)) if f.split_paragraph else 1
+    return num_sentences
+
+
+# -- word tokenizers -----------------------------------------------------------------------------------------------
+strip_strings = _internal("SpacyTokenizerBase", "datatrove.utils.word_tokenizers", "strip_strings")
+
+
+class SpacyTokenizerBase(SpaCyTokenizer):
+    """datatrove's SpaCyTokenizer, with what a subclass needs of its internals as methods."""
+
+    @property
+    def pipeline_built(self) -> bool:
+        return self._tokenizer is not None
+
+    def forget_pipeline(self):
+        """The next use builds the spaCy pipeline again, with a fresh vocabulary."""
+        self._tokenizer = None
+
+    def __getstate__(self):
+        # a worker process builds its own spaCy pipeline
+        return {**self.__dict__, "_tokenizer": None}
+
+    def sentence_end_chars(self):
+        """The characters after which datatrove's sentencizer may end a sentence."""
+        return self.tokenizer.get_pipe("sentencizer").punct_chars
+
+    @staticmethod
+    def left_to_datatrove(text: str) -> bool:
+        """Text datatrove's own tokenizing treats apart (it retries without "IS_ALPHA", a string that breaks
+        spaCy): a subclass must hand it to datatrove's code unchanged."""
+        return "IS_ALPHA" in text
+
+
+# languages for which SpaCyTokenizer.__init__ sets up a segmenter of its own (pyvi, jieba, datatrove's Japanese fix)
+SPACY_CONFIGURED = ("vi", "zh", "ja")
+
+
+def spacy_assigned(language: str) -> bool:
+    """Whether datatrove tokenizes `language` with a plain spaCy pipeline (spacy.blank(language) and a sentencizer)."""
+    return language not in SPACY_CONFIGURED and type(load_word_tokenizer(language)) is SpaCyTokenizer
+
+
+# -- the URL filter ------------------------------------------------------------------------------------------------
+ASSETS_PATH = _internal("OfflineURLFilter", "datatrove.utils._import_utils", "ASSETS_PATH")
+get_list = _internal("OfflineURLFilter", "datatrove.pipeline.filters.url_filter", "get_list")
+URL_LISTS_TAR = "url_filterblacklistsv0_3_0.tar.gz"  # in ASSETS_PATH; also the name datatrove locks its extraction by
+
+
+def offline_tldextract(url_filter):
+    """datatrove's URLFilter builds TLDExtract(), which fetches the public suffix list on first use and stalls for
+    minutes offline: the snapshot bundled with tldextract instead."""
+    from tldextract import TLDExtract
+
+    url_filter.tldextractor = TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+class OfflineURLFilter(URLFilter):
+    """datatrove's URLFilter, offline (offline_tldextract), with its two big lists (domains, URLs) made by
+    `big_list`, which a subclass may answer `in` another way."""
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        offline_tldextract(self)
+
+    def big_list(self, path: str, extra: set):
+        """What datatrove makes of the list file at `path`: a set of its stripped lines, plus `extra`."""
+        return get_list(os.path.dirname(path), os.path.basename(path), extra, do_normalize=False)
+
+    def download_data(self):
+        # URLFilter.download_data (COPIES), the two big lists through big_list
+        if self._downloaded or not self.use_integrated_lists:
+            return
+        from huggingface_hub import cached_assets_path
+
+        folder = cached_assets_path(library_name="datatrove", namespace="filters", subfolder="url_filter")
+
+        def extract():
+            with tarfile.open(os.path.join(ASSETS_PATH, URL_LISTS_TAR), "r:gz") as tar:
+                tar.extractall(folder)
+
+        safely_create_file(os.path.join(folder, URL_LISTS_TAR), extract)
+        self.block_listed_domains = self.big_list(os.path.join(folder, "domains"), self.block_listed_domains)
+        self.block_listed_url = self.big_list(os.path.join(folder, "urls"), self.block_listed_url)
+        self.banned_words = get_list(ASSETS_PATH, "banned_words.txt", self.banned_words)
+        self.banned_subwords = get_list(ASSETS_PATH, "banned_subwords.txt", self.banned_subwords)
+        self.soft_banned_words = get_list(ASSETS_PATH, "soft_banned_words.txt", self.soft_banned_words)
+        for word in self.banned_subwords:
+            self.banned_subwords_automaton.add_word(word, len(self.banned_subwords_automaton))
+        self.banned_subwords_automaton.make_automaton()
+        self._downloaded = True
+
+
+# -- language identification ---------------------------------------------------------------------------------------
+class LocalFT176LID(FT176LID):
+    """datatrove's lid.176 wrapper, loading a local model file instead of downloading one."""
+
+    def __init__(self, languages, model_path: str):
+        super().__init__(languages)
+        self.model_path = model_path
+
+    @property
+    def model(self):
+        if self._model is None:
+            import fasttext
+
+            self._model = fasttext.load_model(self.model_path)
+        return self._model
+
+
+def use_lid(language_filter, lid):
+    """Makes datatrove's LanguageFilter predict with `lid`: its constructor builds one that downloads its model."""
+    language_filter.model = lid
+
+
+# -- extraction ----------------------------------------------------------------------------------------------------
+ExtractorSandbox = _internal("extraction_sandbox", "datatrove.pipeline.extractors.base", "ExtractorSandbox")
+
+
+def extraction_sandbox(timeout: float):
+    """datatrove's extraction sandbox, a context manager: process_document(text, fn) returns fn(text) computed in a
+    child process, raises TimeoutError past `timeout` seconds (the child is killed; the next call starts another)
+    and EOFError when the child died, which is also what an exception raised by fn does to it (datatrove 0.10.1
+    sends none back). A child keeps the fn it was started with: one sandbox per extraction function."""
+    return ExtractorSandbox(timeout=timeout, warmup_text="")
+
+
+# -- copies of datatrove's code ------------------------------------------------------------------------------------
+# copy here -> (datatrove's original as "module:qualified name", the first 16 hex digits of the sha256 of its source
+# when it was copied, from datatrove 0.10.1)
+COPIES = {
+    "c4_sentence_count": ("datatrove.pipeline.filters.c4_filters:C4QualityFilter.filter", "62d59b94ad2c3fde"),
+    "OfflineURLFilter.download_data": ("datatrove.pipeline.filters.url_filter:URLFilter.download_data", "4df00236ab4458f3"),
+}

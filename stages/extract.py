@@ -7,10 +7,10 @@ we keep that sandbox and its settings but count each outcome as a drop reason in
 from dataclasses import dataclass
 
 from datatrove.data import Document
-from datatrove.pipeline.extractors.base import ExtractorSandbox
 from datatrove.pipeline.extractors.trafilatura import Trafilatura
 
 from stages.base import Drop, RefineryStage
+from stages.compat import extraction_sandbox
 from stages.registry import key
 
 
@@ -49,13 +49,13 @@ class ExtractStage(RefineryStage):
         super().__init__(output)
         self.timeout = timeout
         self.inner = Trafilatura(timeout=timeout, **params)
-        self._sandbox: ExtractorSandbox | None = None
+        self._sandbox = None
 
     def session(self):
         # import and warm trafilatura here: the sandbox forks from this process, and a child that had to
         # import it first would miss its start-up deadline (= timeout) and cost the task's first page
         self.inner.extract("<html><body><p>warm up</p></body></html>")
-        self._sandbox = ExtractorSandbox(timeout=self.timeout, warmup_text="")
+        self._sandbox = extraction_sandbox(self.timeout)
         return self._sandbox
 
     def metrics(self, doc, text_in, verdict):

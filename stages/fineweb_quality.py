@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 
 from datatrove.pipeline.filters.fineweb_quality_filter import FineWebQualityFilter
-from datatrove.pipeline.filters.gopher_repetition_filter import find_duplicates
 from datatrove.utils.text import split_into_words
 
+from stages.compat import find_duplicates
 from stages.quality import DatatroveFilterStage, ratio
 from stages.registry import key
 
@@ -30,6 +30,10 @@ class FineWebQualityStage(DatatroveFilterStage):
     mirrors = FineWebQualityFilter
     reasons = ("empty", "line_punct_ratio", "short_line_ratio", "char_dup_ratio", "list_ratio")
     inspect_metrics = ("chars", *reasons)
+
+    def __init__(self, output=None, stop_chars=None, **params):
+        # a YAML list; datatrove hands it to str.endswith, which takes a tuple (its signature's type), not a list
+        super().__init__(output, stop_chars=None if stop_chars is None else tuple(stop_chars), **params)
 
     def measures(self, text):
         f = self.inner

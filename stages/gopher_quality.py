@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+import numpy as np
 from datatrove.pipeline.filters.gopher_quality_filter import GopherQualityFilter
 from datatrove.utils.text import PUNCTUATION_SET, split_into_words
 
@@ -48,12 +49,12 @@ class GopherQualityStage(DatatroveFilterStage):
         n_words = max(len(words), 1)
         non_symbol = [w for w in words if any(ch not in PUNCTUATION_SET for ch in w)]
         lines = text.splitlines() or [""]
-        mean_word = sum(map(len, non_symbol)) / max(len(non_symbol), 1)
-        return {
-            "gopher_short_doc": len(non_symbol),
-            "gopher_long_doc": len(non_symbol),
-            "gopher_below_avg_threshold": mean_word,
-            "gopher_above_avg_threshold": mean_word,
+        out = {"gopher_short_doc": len(non_symbol), "gopher_long_doc": len(non_symbol)}
+        if non_symbol:  # else datatrove's mean is nan, which no threshold drops for
+            # numpy's mean, as datatrove takes it: a threshold set to this value is met exactly
+            mean = float(np.mean([len(w) for w in non_symbol]))
+            out["gopher_below_avg_threshold"] = out["gopher_above_avg_threshold"] = mean
+        return out | {
             "gopher_too_many_hashes": text.count("#") / n_words,
             "gopher_too_many_ellipsis": (text.count("...") + text.count("…")) / n_words,
             "gopher_too_many_bullets": sum(s.lstrip().startswith(("•", "-")) for s in lines) / len(lines),

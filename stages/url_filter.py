@@ -8,21 +8,17 @@ dropped too: with 4.5 million entries that is about one chance in 4 * 10^12 per 
 """
 
 import os
-import tarfile
 from dataclasses import dataclass
 
 import numpy as np
 import xxhash
 from datatrove.data import Document
-from datatrove.io import safely_create_file
-from datatrove.pipeline.filters.url_filter import URLFilter, get_list
-from datatrove.utils._import_utils import ASSETS_PATH
+from datatrove.pipeline.filters.url_filter import URLFilter
 
 from stages.base import Drop, RefineryStage
+from stages.compat import OfflineURLFilter
 from stages.registry import key
 from refinery.atomic import atomic_path
-
-_LISTS_TAR = "url_filterblacklistsv0_3_0.tar.gz"  # the name datatrove extracts and locks under
 
 
 def _hash(s: str) -> int:
@@ -62,31 +58,12 @@ class HashedList:
         return len(self.hashes) + len(self.extra)
 
 
-class HashedListURLFilter(URLFilter):
-    """datatrove's URLFilter, with its two big lists (domains, URLs) as HashedLists."""
+class HashedListURLFilter(OfflineURLFilter):
+    """datatrove's URLFilter, offline, with its two big lists (domains, URLs) as HashedLists; the three word lists
+    are small and loaded as datatrove does."""
 
-    def download_data(self):
-        if self._downloaded or not self.use_integrated_lists:
-            return
-        from huggingface_hub import cached_assets_path
-
-        folder = cached_assets_path(library_name="datatrove", namespace="filters", subfolder="url_filter")
-
-        def extract():
-            with tarfile.open(os.path.join(ASSETS_PATH, _LISTS_TAR), "r:gz") as tar:
-                tar.extractall(folder)
-
-        safely_create_file(os.path.join(folder, _LISTS_TAR), extract)
-        self.block_listed_domains = HashedList(os.path.join(folder, "domains"), self.block_listed_domains)
-        self.block_listed_url = HashedList(os.path.join(folder, "urls"), self.block_listed_url)
-        # the three word lists are small: loaded exactly as datatrove does
-        self.banned_words = get_list(ASSETS_PATH, "banned_words.txt", self.banned_words)
-        self.banned_subwords = get_list(ASSETS_PATH, "banned_subwords.txt", self.banned_subwords)
-        self.soft_banned_words = get_list(ASSETS_PATH, "soft_banned_words.txt", self.soft_banned_words)
-        for word in self.banned_subwords:
-            self.banned_subwords_automaton.add_word(word, len(self.banned_subwords_automaton))
-        self.banned_subwords_automaton.make_automaton()
-        self._downloaded = True
+    def big_list(self, path: str, extra: set):
+        return HashedList(path, extra)
 
 
 @dataclass
@@ -122,12 +99,7 @@ class URLFilterStage(RefineryStage):
 
     def __init__(self, output=None, **params):
         super().__init__(output)
-        from tldextract import TLDExtract
-
         self.inner = HashedListURLFilter(**params)
-        # datatrove builds TLDExtract() which fetches the public suffix list on first use and stalls for
-        # minutes offline; the snapshot bundled with tldextract is what we use instead
-        self.inner.tldextractor = TLDExtract(suffix_list_urls=(), cache_dir=None)
 
     def process(self, doc: Document) -> Drop | None:
         if not doc.metadata.get("url"):

@@ -20,9 +20,9 @@ import re
 import sys
 from collections import OrderedDict
 
-from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_word_tokenizer, strip_strings
+from datatrove.utils.word_tokenizers import load_word_tokenizer
 
-_SPECIAL = ("ja", "zh", "vi")
+from stages.compat import SpacyTokenizerBase, spacy_assigned, strip_strings
 
 
 def import_spacy_without_torch():
@@ -33,10 +33,10 @@ def import_spacy_without_torch():
     try:
         import spacy  # noqa: F401
     finally:
-        del sys.modules["torch"]  # a later `import torch` works as usual  # segmenters with their own configuration: left to datatrove as they are
+        del sys.modules["torch"]  # a later `import torch` works as usual
 
 
-class FastSpacyTokenizer(SpaCyTokenizer):
+class FastSpacyTokenizer(SpacyTokenizerBase):
     def __init__(self, language: str, remember: int = 16, max_vocab: int = 300_000):
         super().__init__(language)
         self.remember, self.max_vocab = remember, max_vocab
@@ -46,13 +46,13 @@ class FastSpacyTokenizer(SpaCyTokenizer):
 
     @property
     def tokenizer(self):
-        if self._tokenizer is None:
+        if not self.pipeline_built:
             import_spacy_without_torch()
         return super().tokenizer
 
     def __getstate__(self):
         # the spaCy pipeline and the remembered words are rebuilt in each worker process
-        return {**self.__dict__, "_tokenizer": None, "_words": OrderedDict(), "_sentence_end": None}
+        return {**super().__getstate__(), "_words": OrderedDict(), "_sentence_end": None}
 
     def word_tokenize(self, text: str) -> list[str]:
         words = self._words.get(text)
@@ -66,23 +66,23 @@ class FastSpacyTokenizer(SpaCyTokenizer):
         return list(words)  # callers may change their list; ours stays as it was
 
     def _nlp(self, text: str):
-        if self._tokenizer is not None and len(self._tokenizer.vocab) > self.max_vocab:
-            self._tokenizer = None  # rebuilt below, with a fresh vocabulary
+        if self.pipeline_built and len(self.tokenizer.vocab) > self.max_vocab:
+            self.forget_pipeline()  # rebuilt below, with a fresh vocabulary
             self.rebuilds += 1
         nlp = self.tokenizer
         nlp.max_length = len(text) + 10
         return nlp
 
     def _tokenize_words(self, text: str) -> list[str]:
-        if "IS_ALPHA" in text:  # the one string datatrove knows confuses spaCy: its own handling, unchanged
+        if self.left_to_datatrove(text):
             return super().word_tokenize(text)
         return strip_strings([token.text for token in self._nlp(text).make_doc(text)])
 
     def span_tokenize(self, text: str) -> list[tuple[int, int]]:
-        if "IS_ALPHA" in text:
+        if self.left_to_datatrove(text):
             return super().span_tokenize(text)
         if self._sentence_end is None:
-            chars = self.tokenizer.get_pipe("sentencizer").punct_chars
+            chars = self.sentence_end_chars()
             self._sentence_end = re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]")
         if text and text == text.strip() and not self._sentence_end.search(text):
             # the sentencizer only ends a sentence after one of its punctuation characters, and a sentence spans
@@ -97,9 +97,8 @@ _SHARED: dict[str, object] = {}
 
 def word_tokenizer(language):
     """One tokenizer per language and process, shared by the stages so they share what it remembers."""
-    if not isinstance(language, str) or language in _SPECIAL:
+    if not isinstance(language, str):
         return load_word_tokenizer(language)
     if language not in _SHARED:
-        stock = load_word_tokenizer(language)
-        _SHARED[language] = FastSpacyTokenizer(language) if type(stock) is SpaCyTokenizer else stock
+        _SHARED[language] = FastSpacyTokenizer(language) if spacy_assigned(language) else load_word_tokenizer(language)
     return _SHARED[language]

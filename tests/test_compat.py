@@ -2,24 +2,61 @@
 changes what a hook relies on, these fail naming the hook."""
 
 import glob
+import hashlib
+import importlib
 import inspect
 import json
 import os
+import pickle
+import re
+import time
 
 import datatrove.executor.base
 import datatrove.executor.ray
 import pytest
+from datatrove.data import Document
 from datatrove.io import get_datafolder
+from datatrove.pipeline.filters import (
+    C4QualityFilter,
+    FineWebQualityFilter,
+    GopherQualityFilter,
+    GopherRepetitionFilter,
+    LanguageFilter,
+    URLFilter,
+)
+from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.readers import JsonlReader
+from datatrove.utils.lid import FastTextLID, FT176LID
 from datatrove.utils.logging import close_task_logger, logger, setup_default_logger
+from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_word_tokenizer
 
 from stages.compat import (
+    ASSETS_PATH,
+    COPIES,
+    SPACY_CONFIGURED,
+    URL_LISTS_TAR,
     LocalExecutor,
+    LocalFT176LID,
+    OfflineURLFilter,
     RayExecutor,
+    SpacyTokenizerBase,
     TaskProgress,
+    c4_sentence_count,
     datatrove_console,
+    extraction_sandbox,
+    filter_verdict,
+    find_all_duplicate,
+    find_duplicates,
+    find_top_duplicate,
+    get_n_grams,
+    offline_tldextract,
     quiet_task_logger,
     read_progress,
+    repetition_parts,
+    spacy_assigned,
+    strip_strings,
+    use_lid,
+    use_word_tokenizer,
 )
 from stages.documents import DocumentWriter, read_documents
 
@@ -119,3 +156,225 @@ def test_hook_datatrove_console_shows_each_warning_once_then_gives_datatrove_its
     assert "probe-info" not in err, "stages.compat.datatrove_console: datatrove's info messages reach the console"
     assert err.count("probe-warning") == 1 and "refinery: warning (datatrove): probe-warning" in err
     assert "probe-default" in err, "stages.compat.datatrove_console: datatrove's default logger was not put back"
+
+
+# -- hooks into the filters, tokenizers, language id and extraction ------------------------------------------------
+def test_internal_lookup_names_the_hook_when_datatrove_drops_a_name():
+    from stages.compat import _internal
+
+    with pytest.raises(ImportError, match=r"stages\.compat\.some_hook: datatrove\.io\.no_such_name is gone"):
+        _internal("some_hook", "datatrove.io", "no_such_name")
+
+
+@pytest.mark.parametrize("copy", sorted(COPIES))
+def test_hook_copies_of_datatrove_code_are_of_the_installed_datatrove(copy):
+    original, fingerprint = COPIES[copy]
+    module, _, qualname = original.partition(":")
+    obj = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+        assert obj is not None, f"stages.compat.{copy}: {original} is gone from datatrove"
+    now = hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()[: len(fingerprint)]
+    assert now == fingerprint, \
+        f"stages.compat.{copy}: datatrove changed {original} (fingerprint {now}, copied from {fingerprint}): " \
+        f"compare it with the copy in stages/compat.py, then update COPIES"
+
+
+def test_hook_filter_verdict_reads_a_filter_result_as_datatrove_does():
+    assert "get_filter_result" in BaseFilter.run.__code__.co_names, \
+        "stages.compat.filter_verdict: BaseFilter.run no longer reads filter results with get_filter_result"
+    for result, expected in ((True, (True, None)), (False, (False, None)), ((False, "why"), (False, "why"))):
+        got = filter_verdict(result)
+        assert got == expected, f"stages.compat.filter_verdict: {result!r} reads as {got!r}"
+
+
+class _Recording(SpaCyTokenizer):
+    """datatrove's own spaCy tokenizer, noting the texts it is given."""
+
+    def __init__(self):
+        super().__init__("en")
+        self.texts = []
+
+    def word_tokenize(self, text):
+        self.texts.append(text)
+        return super().word_tokenize(text)
+
+    def span_tokenize(self, text):
+        self.texts.append(text)
+        return super().span_tokenize(text)
+
+
+GOOD_TEXT = "\n".join(
+    f"Line {i} of a plain article says that the weather was fine, and the town was busy with visitors all day."
+    for i in range(12)
+)
+
+
+@pytest.mark.parametrize("filter_cls", [GopherRepetitionFilter, GopherQualityFilter, C4QualityFilter, FineWebQualityFilter])
+def test_hook_use_word_tokenizer_makes_the_filter_split_with_it(filter_cls):
+    f, tokenizer = filter_cls(), _Recording()
+    use_word_tokenizer(f, tokenizer)
+    f.filter(Document(text=GOOD_TEXT, id="x"))
+    assert tokenizer.texts, f"stages.compat.use_word_tokenizer: {filter_cls.__name__} no longer splits with its " \
+                            f"`language` attribute (or load_word_tokenizer no longer takes a WordTokenizer)"
+    assert all(t in GOOD_TEXT for t in tokenizer.texts)
+
+
+def test_hook_spacy_tokenizer_base_sees_datatrove_spacy_internals():
+    tok = SpacyTokenizerBase("en")
+    assert not tok.pipeline_built, \
+        "stages.compat.SpacyTokenizerBase: SpaCyTokenizer no longer builds its pipeline on first use"
+    nlp = tok.tokenizer
+    assert tok.pipeline_built and tok._tokenizer is nlp, \
+        "stages.compat.SpacyTokenizerBase: SpaCyTokenizer no longer keeps its spaCy pipeline in `_tokenizer`"
+    assert nlp.pipe_names == ["sentencizer"] and "." in tok.sentence_end_chars(), \
+        f"stages.compat.SpacyTokenizerBase: datatrove's spaCy pipeline is {nlp.pipe_names}, not a sentencizer alone"
+    # its words are spaCy's tokens, stripped, empty ones left out
+    text = "  Two words ,  and   more!  "
+    words = ["Two", "words", ",", "and", "more", "!"]
+    assert tok.word_tokenize(text) == strip_strings([t.text for t in nlp.make_doc(text)]) == words, \
+        "stages.compat.SpacyTokenizerBase: SpaCyTokenizer's words are no longer strip_strings of spaCy's tokens"
+    assert pickle.loads(pickle.dumps(tok)).pipeline_built is False
+    tok.forget_pipeline()
+    assert not tok.pipeline_built and tok.tokenizer is not nlp
+    assert '"IS_ALPHA" in text' in inspect.getsource(SpaCyTokenizer._do_tokenize) and tok.left_to_datatrove("x IS_ALPHA"), \
+        "stages.compat.SpacyTokenizerBase: datatrove changed the text its _do_tokenize treats apart"
+
+
+def test_hook_spacy_assigned_matches_datatrove_tokenizer_assignment():
+    assert spacy_assigned("en") and type(load_word_tokenizer("en")) is SpaCyTokenizer, \
+        "stages.compat.spacy_assigned: datatrove no longer assigns its SpaCyTokenizer to English"
+    configured = set(re.findall(r'language == "(\w+)"', inspect.getsource(SpaCyTokenizer.__init__)))
+    assert configured == set(SPACY_CONFIGURED), \
+        f"stages.compat.spacy_assigned: SpaCyTokenizer now sets up its own segmenter for {sorted(configured)}"
+    assert not any(spacy_assigned(lang) for lang in SPACY_CONFIGURED)
+
+
+def test_hook_repetition_parts_split_as_the_filter_does():
+    f = GopherRepetitionFilter()
+    for name in ("paragraph_exp", "_line_splitter"):
+        assert hasattr(f, name), f"stages.compat.repetition_parts: GopherRepetitionFilter has no `{name}` any more"
+    text = "a\n\n\nb\nc\n\nd\n"
+    assert repetition_parts(f, text) == (["a", "b\nc", "d"], ["a", "b", "c", "d", ""]), \
+        "stages.compat.repetition_parts: GopherRepetitionFilter splits paragraphs or lines differently"
+    source = inspect.getsource(GopherRepetitionFilter.filter)
+    assert "self.paragraph_exp.split(text.strip())" in source and "self._line_splitter.split(text)" in source, \
+        "stages.compat.repetition_parts: GopherRepetitionFilter.filter no longer splits with its two expressions"
+
+
+def test_hook_repetition_counters_count_as_before():
+    expected = {
+        "find_duplicates": (find_duplicates(["ab", "c", "ab", "ab"]), (2, 4)),
+        "find_top_duplicate": (find_top_duplicate(["ab", "ab", "c"]), 4),
+        "find_all_duplicate": (find_all_duplicate(["a", "b", "a", "b", "a", "b"], 2), 4),
+        "get_n_grams": (get_n_grams(["a", "b", "c"], 2), ["a b", "b c"]),
+    }
+    for name, (got, want) in expected.items():
+        assert got == want, f"stages.compat.{name}: datatrove's {name} now gives {got!r}, not {want!r}"
+
+
+def test_hook_c4_sentence_count_is_the_count_c4_compares():
+    texts = ["The bridge was built in 1901.[1]\nIt was rebuilt twice.[2]\nIt ended...", "Yes. No. A sentence of words.",
+             "Please enable JavaScript now. Our privacy policy. The rest is fine here, really."]
+    options = [{}, {"split_paragraph": False}, {"filter_no_terminal_punct": True}, {"remove_citations": False,
+               "filter_no_terminal_punct": True}, {"min_words_per_line": 5, "max_word_length": 4}]
+    for text in texts:
+        for option in options:
+            n = c4_sentence_count(C4QualityFilter(**option), text)
+            keeps = C4QualityFilter(**option, min_num_sentences=n).filter(Document(text=text, id="x"))
+            drops = C4QualityFilter(**option, min_num_sentences=n + 1).filter(Document(text=text, id="x"))
+            assert keeps is True and drops == (False, "too_few_sentences"), \
+                f"stages.compat.c4_sentence_count: counts {n} where C4QualityFilter({option}) counts otherwise on {text!r}"
+
+
+def test_hook_offline_url_filter_loads_the_lists_datatrove_loads():
+    stock = URLFilter()
+    for name in ("_downloaded", "use_integrated_lists", "block_listed_domains", "block_listed_url", "banned_words",
+                 "banned_subwords", "soft_banned_words", "banned_subwords_automaton"):
+        assert hasattr(stock, name), f"stages.compat.OfflineURLFilter: URLFilter has no `{name}` any more"
+    for name in (URL_LISTS_TAR, "banned_words.txt", "banned_subwords.txt", "soft_banned_words.txt"):
+        assert os.path.isfile(os.path.join(ASSETS_PATH, name)), f"stages.compat.OfflineURLFilter: datatrove ships no {name}"
+    ours = OfflineURLFilter(extra_domains=["spam-site.com"])
+    # small stand-ins for the two big lists (tests/test_stages.py decides on the real ones against datatrove)
+    listed = {"domains": {"listed-domain.com"}, "urls": {"https://listed-url.com/page"}}
+    ours.big_list = lambda path, extra: listed[os.path.basename(path)] | set(extra)
+    ours.download_data()
+    probes = {"https://www.example-news.org/a": True, "https://www.spam-site.com/page": (False, "domain"),
+              "https://listed-domain.com/x": (False, "domain"), "https://listed-url.com/page": (False, "url"),
+              "http://www.18abused-videos.example.com/x": (False, "hard_blacklisted")}
+    for url, expected in probes.items():
+        got = ours.filter(Document(text="x", id="x", metadata={"url": url}))
+        assert got == expected, f"stages.compat.OfflineURLFilter: {url} gave {got!r}, not {expected!r}"
+
+
+def test_hook_offline_tldextract_is_what_the_filter_asks():
+    f = URLFilter()
+    assert "tldextractor" in URLFilter.filter.__code__.co_names, \
+        "stages.compat.offline_tldextract: URLFilter.filter no longer reads its `tldextractor`"
+    offline_tldextract(f)
+    assert f.tldextractor("http://a.b.example.co.uk/").suffix == "co.uk"
+    assert f.tldextractor.suffix_list_urls == (), "stages.compat.offline_tldextract: the suffix list is fetched"
+
+
+def test_hook_local_ft176_lid_loads_the_local_model():
+    from stages.language import lid176_path
+
+    assert FT176LID(["en"])._model is None and "model" in FastTextLID.predict.__code__.co_names, \
+        "stages.compat.LocalFT176LID: FastTextLID no longer predicts through a lazily loaded `model` in `_model`"
+    lid = LocalFT176LID(["en", "fr"], lid176_path())
+    (lang, score), wanted = lid.predict(Document(text="This is an English sentence about the weather.", id="x"))
+    assert lang == "en" and set(wanted) == {"en", "fr"} and wanted["en"] == score > 0.5, \
+        f"stages.compat.LocalFT176LID: predict() now answers {(lang, score)}, {wanted}"
+    assert lid._model is not None
+
+
+def test_hook_use_lid_makes_language_filter_predict_with_it():
+    from stages.language import lid176_path
+
+    f = LanguageFilter(languages=["en"])
+    assert "model" in LanguageFilter.filter.__code__.co_names, \
+        "stages.compat.use_lid: LanguageFilter.filter no longer predicts with its `model`"
+    use_lid(f, LocalFT176LID(["en"], lid176_path()))
+    doc = Document(text="This is an English sentence about the weather.", id="x")
+    assert f.filter(doc) and doc.metadata["language"] == "en"
+
+
+def _echo(text):
+    return text.upper()
+
+
+def _slow(text):
+    if text:  # the sandbox warms its child up with "": that must be quick
+        time.sleep(30)
+    return text
+
+
+def _dies(text):
+    if text:
+        os._exit(3)
+    return text
+
+
+def _fails(text):
+    if text:
+        raise ValueError("bad page")
+    return text
+
+
+def test_hook_extraction_sandbox_runs_in_a_child_and_reports_how_it_ended():
+    # a child runs the function it was started with: one sandbox per function
+    with extraction_sandbox(timeout=2.0) as sandbox:
+        assert sandbox.process_document("page", _echo) == "PAGE", "stages.compat.extraction_sandbox: wrong result"
+    with extraction_sandbox(timeout=1.0) as sandbox:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            sandbox.process_document("page", _slow)
+        assert time.monotonic() - started < 10, "stages.compat.extraction_sandbox: the timeout was not kept"
+    with extraction_sandbox(timeout=2.0) as sandbox:
+        with pytest.raises(EOFError):
+            sandbox.process_document("page", _dies)
+    # the child does not send an exception back: it dies of it (stages/extract.py counts such a page process_died)
+    with extraction_sandbox(timeout=2.0) as sandbox:
+        with pytest.raises(EOFError):
+            sandbox.process_document("page", _fails)
+        assert sandbox.process_document("", _fails) == "", "stages.compat.extraction_sandbox: no fresh child after one died"
