@@ -27,7 +27,9 @@ class GopherRepetitionStage(DatatroveFilterStage):
             out[f"dup_{kind}_char_frac"] = dup_chars / len(text)
         words = split_into_words(text, f.language)
         for n, _ in f.top_n_grams:
-            out[f"top_{n}_gram"] = find_top_duplicate(get_n_grams(words, n)) / len(text)
+            grams = get_n_grams(words, n)
+            # fewer than n words: no n-gram repeats (datatrove skips the rule; its counter would fail on none)
+            out[f"top_{n}_gram"] = find_top_duplicate(grams) / len(text) if grams else 0.0
         for n, _ in f.dup_n_grams:
             out[f"duplicated_{n}_n_grams"] = find_all_duplicate(words, n) / len(text)
         return out
