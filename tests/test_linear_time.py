@@ -4,7 +4,7 @@ as long at double the size. Extraction is left out: it runs in a sandbox process
 (stages/extract.py), so no page can hold a task up however it is built.
 
 What this found: datatrove's e-mail pattern (used by the pii stage, quadratic in a run of local-part
-characters before an "@": 6.7 s for 16 KB) and spaCy's tokenizer under the quality filters (quadratic in a run
+characters before an "@": about 5 s for 16 KB) and spaCy's tokenizer under the quality filters (quadratic in a run
 of punctuation it peels one character at a time: 100 KB of "!" took about 20 minutes), both fixed."""
 
 import itertools
