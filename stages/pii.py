@@ -30,8 +30,8 @@ national phone number ("0800-123456"), a 16-digit reference that happens to pass
 
 Why not presidio-analyzer: its default engine loads a spaCy model that is not installed here and would be
 downloaded at run time; its card, SSN, e-mail and phone recognizers are regular expressions of the same kind
-(phones through the `phonenumbers` library, which needs the page's country to be guessed), run one by one with
-no bound on their time; and it would add a heavy dependency to every curation worker for checks that are a few
+(phones through the `phonenumbers` library, over a fixed list of countries), run one by one with
+no guard on their time; and it would add a heavy dependency to every curation worker for checks that are a few
 lines here (Luhn, the SSA's ranges).
 
 Every pattern runs in time linear in the text (tests/test_linear_time.py): from any position it looks at a
