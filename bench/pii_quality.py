@@ -47,7 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from datatrove.data import Document  # noqa: E402
 
-from stages.pii import PIIStage, card_network_ok, luhn_ok  # noqa: E402
+from stages.pii import PIIStage, luhn_ok  # noqa: E402
 
 TYPES = ("email", "ip", "phone", "card", "ssn")
 

@@ -35,7 +35,7 @@ from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_word_tokenizer,
 
 _SPECIAL = ("ja", "zh", "vi")
 MAX_RUN = 1000
-_LONG_RUN = re.compile(r"(?<!\S)\S{%d,}" % (MAX_RUN + 1))  # starts only where a run starts: one pass
+_LONG_RUN = re.compile(rf"(?<!\S)\S{{{MAX_RUN + 1},}}")  # starts only where a run starts: one pass
 _SUFFIX_TAIL = 32
 
 
