@@ -1,31 +1,43 @@
-"""PII stage quality and speed: precision and recall of stages.pii.PIIStage on a seeded, labelled synthetic set.
+"""PII stage quality and speed: precision and recall of stages.pii.PIIStage per type, on a seeded labelled synthetic
+set or on a labelled set of your own.
 
-    python bench/pii_quality.py                # 2,000 documents (~40,000 labelled lines), a few seconds
+    python bench/pii_quality.py                # 2,000 generated documents (~40,000 lines), a few seconds
     python bench/pii_quality.py --docs 5000 --seed 3 --show 5
+    python bench/pii_quality.py --labelled my_set.jsonl
     python bench/pii_quality.py --speed-docs runs/real/documents   # also docs/s on real curated pages
     python bench/pii_quality.py --tiny         # smoke test
 
-The set: documents of 15 to 25 lines; each line is a sentence holding exactly one item, or none:
-  - PII that must be replaced: e-mail addresses, public IPv4 and IPv6 addresses, phone numbers written the ways
-    people write them in the US, UK, Germany, France, India, Japan, Brazil, Australia and others (international
-    "+CC ..." forms, and national forms for several countries);
+A labelled set (--labelled FILE.jsonl): one JSON object per line,
+    {"text": "Mail jane@example.org or call 030 1234567.", "spans": [[5, 21, "email"], [30, 41, "phone"]]}
+where each span is [start, end, type]: character offsets into "text" (Python string indices, end exclusive) of
+one item that must be replaced, and its type, one of email, ip, phone, card, ssn. Everything outside the
+spans must be left alone. Blank lines are skipped; any other malformed line stops the run with its line number.
+
+The generated set (the default): documents of 15 to 25 lines; each line is a sentence holding one item, or none:
+  - PII that must be replaced: e-mail addresses, plain and obfuscated ("name [at] domain [dot] com",
+    "name(at)domain.com", "name AT domain DOT com", "name at domain dot com" after an e-mail cue); public IPv4
+    and IPv6 addresses; phone numbers written the ways people write them in the US, UK, Germany, France, the
+    Netherlands, Spain, India, Japan, Brazil, Australia and others; Luhn-valid card numbers of each network, unbroken
+    or grouped; US social security numbers;
   - look-alikes that must be left alone: software versions, dates, times, prices, ISBNs, private/reserved/
-    documentation IP addresses, order and tracking numbers, coordinates, counts, scores, MAC addresses,
-    social-media handles, file names ...;
-  - plain sentences (must come out unchanged).
-The documents go through PIIStage.run (the pipeline's code path) and each output line is compared with its
-expected line (the item replaced by its placeholder, or the line unchanged):
-  true positive  a labelled span replaced, exactly, by the right placeholder;
-  false negative a labelled span not replaced, replaced in part ("partial": a piece of it left beside the right
-                 placeholder), or replaced by the wrong placeholder;
-  false positive any placeholder that should not be there (a look-alike or plain text replaced, a wrong type),
-                 counted against the placeholder's type (IPv4/IPv6 told apart by the text it replaced).
-It prints a table per type, the phone formats that were missed, docs/s and MB/s, and a summary line
-`summary: precision P recall R (micro, all types); docs/s D`.
+    documentation IP addresses, order and tracking numbers, IBANs, coordinates, counts, scores, lottery draws,
+    MAC addresses, handles, file names, "at" and "dot" in prose, phone-like product codes and opening hours,
+    card-like numbers that fail the Luhn check or have no card network's prefix, SSN-like numbers the SSA
+    never issues ...;
+  - plain sentences.
+Each document goes through PIIStage.find (what PIIStage.run replaces) and each found span is compared with the
+labelled ones:
+  true positive   a labelled span found exactly (same start and end), with the right type;
+  false negative  a labelled span not found exactly with its type; "partial": found in part (a found span of
+                  the right type overlaps it), also counted as a false negative;
+  false positive  a found span that overlaps no labelled span of its type, counted against the found type.
+It prints a table per type, the formats missed, where the false positives came from, docs/s and MB/s of
+PIIStage.run, and a summary line `summary: precision P recall R (micro, all types); docs/s D`.
 """
 
 import argparse
 import collections
+import json
 import os
 import random
 import sys
@@ -35,16 +47,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from datatrove.data import Document  # noqa: E402
 
-from stages.pii import PIIStage  # noqa: E402
+from stages.pii import PIIStage, luhn_ok  # noqa: E402
 
-PLACEHOLDER = {"email": "<EMAIL>", "ipv4": "<IP_ADDRESS>", "ipv6": "<IP_ADDRESS>", "phone": "<PHONE_NUMBER>"}
-KINDS = ("email", "ipv4", "ipv6", "phone")
+TYPES = ("email", "ip", "phone", "card", "ssn")
 
 WORDS = ("the team said that our office will open again next week after the long holiday and every visitor "
          "should bring a valid ticket because the museum is very busy in summer when many families travel to "
          "see old paintings new gardens and the famous river walk").split()
 
-# ---------------------------------------------------------------------------------------------- items
 
 
 def digits(r: random.Random, template: str) -> str:
@@ -123,16 +133,105 @@ PHONES = [
     ("E.164 +1N#########", "+1N##N######"), ("E.164 +447#########", "+447#########"),
 ]
 
+
+
+def obfuscated_email(r: random.Random) -> tuple[str, str]:
+    """(address, form): the ways people write an address so that harvesters miss it."""
+    f, l = r.choice(FIRST), r.choice(LAST)
+    local = r.choice([f"{f}.{l}", f"{f}{l}", f, f"{f}_{l}", f"{f[0]}{l}{r.randint(1, 99)}", "info", "contact"])
+    labels = [r.choice(DOMAINS)] + r.choice(TLDS).split(".")
+    form, at, dot = r.choice(OBFUSCATED_FORMS)
+    return local + at + dot.join(labels), form
+
+
+# (form, "at" separator, "dot" separator)
+OBFUSCATED_FORMS = [
+    ("name [at] domain [dot] com", " [at] ", " [dot] "), ("name[at]domain[dot]com", "[at]", "[dot]"),
+    ("name(at)domain.com", "(at)", "."), ("name (at) domain (dot) com", " (at) ", " (dot) "),
+    ("name {at} domain {dot} com", " {at} ", " {dot} "), ("name [@] domain.com", " [@] ", "."),
+    ("name AT domain DOT com", " AT ", " DOT "), ("name at domain dot com", " at ", " dot "),
+    ("name [at] domain.com", " [at] ", "."),
+]
+
+
+def national_phones() -> list:
+    """National forms detected since issue 13 (they were left alone before)."""
+    return [
+        ("FR 01 ## ## ## ##", "01 ## ## ## ##"), ("FR 06 ## ## ## ##", "06 ## ## ## ##"),
+        ("FR 01.##.##.##.##", "01.##.##.##.##"), ("FR 04-##-##-##-##", "04-##-##-##-##"),
+        ("DE 030 #######", "030 N######"), ("DE 089 ########", "089 N#######"), ("DE 0151 ########", "0151 N#######"),
+        ("DE 030/#######", "030/N######"), ("DE (030) #######", "(030) N######"), ("DE 05### ######", "05N## N#####"),
+        ("NL 06-########", "06-N#######"), ("NL 020-#######", "020-N######"), ("NL 06 ########", "06 N#######"),
+        ("ES 91 ### ## ##", "91 N## ## ##"), ("ES 93 ### ## ##", "93 N## ## ##"), ("ES 6## ## ## ##", "6## ## ## ##"),
+        ("IN 9#### #####", "9#### #####"), ("IN 7#### #####", "7#### #####"),
+    ]
+
+
+def luhn_complete(r: random.Random, prefix: str, length: int) -> str:
+    body = prefix + "".join(str(r.randint(0, 9)) for _ in range(length - len(prefix) - 1))
+    return next(body + c for c in "0123456789" if luhn_ok(body + c))
+
+
+def grouped(number: str, groups: tuple, sep: str) -> str:
+    out, i = [], 0
+    for g in groups:
+        out.append(number[i : i + g])
+        i += g
+    return sep.join(out)
+
+
+# (format, prefixes, length, groups or None for unbroken, separators)
+CARDS = [
+    ("Visa 4-4-4-4", ["4"], 16, (4, 4, 4, 4), " -"), ("Visa unbroken", ["4"], 16, None, ""),
+    ("Visa 13", ["4"], 13, None, ""), ("Visa 19 4-4-4-4-3", ["4"], 19, (4, 4, 4, 4, 3), " "),
+    ("Mastercard 51-55", ["51", "52", "53", "54", "55"], 16, (4, 4, 4, 4), " -"),
+    ("Mastercard 2221-2720", ["2221", "2300", "2500", "2720"], 16, (4, 4, 4, 4), " "),
+    ("Mastercard unbroken", ["51", "55"], 16, None, ""),
+    ("Amex 4-6-5", ["34", "37"], 15, (4, 6, 5), " -"), ("Amex unbroken", ["34", "37"], 15, None, ""),
+    ("Discover", ["6011", "65"], 16, (4, 4, 4, 4), " -"), ("Diners 4-6-4", ["36", "38", "300"], 14, (4, 6, 4), " "),
+    ("JCB", ["3528", "3589"], 16, (4, 4, 4, 4), " "), ("UnionPay 19", ["62"], 19, None, ""),
+]
+
+
+def card(r: random.Random) -> tuple[str, str]:
+    form, prefixes, length, groups, seps = r.choice(CARDS)
+    number = luhn_complete(r, r.choice(prefixes), length)
+    return (grouped(number, groups, r.choice(seps)) if groups else number), form
+
+
+def ssn(r: random.Random) -> str:
+    area = r.choice([n for n in range(1, 900) if n != 666])
+    return f"{area:03d}-{r.randint(1, 99):02d}-{r.randint(1, 9999):04d}"
+
+
+def non_luhn_card(r: random.Random) -> str:
+    number = luhn_complete(r, r.choice(["4", "51", "6011"]), 16)
+    wrong = str((int(number[-1]) + r.randint(1, 9)) % 10)
+    return grouped(number[:-1] + wrong, (4, 4, 4, 4), r.choice(" -"))
+
+
+def invalid_ssn(r: random.Random) -> str:
+    area, group, serial = f"{r.randint(1, 899):03d}", f"{r.randint(1, 99):02d}", f"{r.randint(1, 9999):04d}"
+    which = r.randrange(5)
+    area = "000" if which == 0 else "666" if which == 1 else f"9{r.randint(0, 99):02d}" if which == 2 else area
+    group = "00" if which == 3 else group
+    serial = "0000" if which == 4 else serial
+    return f"{area}-{group}-{serial}"
+
+
 CONTEXT = {
     "email": ["Write to {} for details.", "Contact: {}", "Send your CV to {}, or call us.", "E-mail {} today.",
               "<{}> wrote:", "Questions? mailto:{} is monitored.", "Reach the editor ({}) before Friday."],
-    "ipv4": ["The server at {} answered.", "Server {} is down again.", "Our DNS server {} resolves it.",
-             "Login from IP address {} was blocked.", "Open http://{}:8080/admin in a browser.",
-             "Traceroute: hop 7 ({}) 23 ms.", "Banned: {}.", "ping {} -c 4", "The resolver {} is public."],
+    "ip": ["The server at {} answered.", "Server {} is down again.", "Our DNS server {} resolves it.",
+           "Login from IP address {} was blocked.", "Open http://{}:8080/admin in a browser.",
+           "Traceroute: hop 7 ({}) 23 ms.", "Banned: {}.", "ping {} -c 4", "The resolver {} is public."],
     "ipv6": ["The server at {} answered.", "Resolver {} is public.", "Connect to [{}]:443 with TLS.",
              "Open http://[{}]/ in the browser.", "AAAA record: {}.", "Login from {} was blocked."],
     "phone": ["Call us on {}.", "Tel: {}", "Phone: {} (Mon-Fri)", "Contact John at {} or by mail.",
               "Reservations: {}, open daily.", "WhatsApp {}", "Fax {}.", "Ring {} after six."],
+    "card": ["Card number: {}", "Paid with card {} yesterday.", "My card {} was charged twice.",
+             "Charge it to {}, expiry 09/27.", "CC# {} (please delete this message)."],
+    "ssn": ["SSN: {}", "Social Security No. {} is on file.", "His SSN is {}.", "SSN {} (do not share)."],
 }
 
 # look-alikes: (category, generator) -> a whole sentence that must stay exactly as it is
@@ -201,112 +300,191 @@ LOOKALIKES = [
 ]
 
 
+
+# look-alikes added with cards, SSNs, obfuscated e-mails and national phone forms (issue 13)
+LOOKALIKES += [
+    ("at in prose", lambda r: "Shop at amazon dot com for the best deals."),
+    ("at in prose", lambda r: "The dot com bubble burst at the end of 2000."),
+    ("at in prose", lambda r: "Look at this dot in the corner of the map."),
+    ("at in prose", lambda r: "Meet me at home dot com, he joked."),
+    ("at in prose", lambda r: f"Tickets are available at {r.choice(DOMAINS)}.com and at the box office."),
+    ("at in prose", lambda r: f"Contact sales at {r.choice(DOMAINS)}.com for a quote."),
+    ("at in prose", lambda r: f"We arrived at Heathrow at {r.randint(1, 12)} and left at {r.randint(1, 12)}."),
+    ("at in prose", lambda r: f"Prices start at {r.randint(1, 99)} dot {r.randint(10, 99)} dollars."),
+    ("at in prose", lambda r: f"She worked at {r.choice(DOMAINS)} dot org for years."),
+    ("at in prose", lambda r: "Sold at Walmart dot com and in stores."),
+    ("at in prose", lambda r: "Write to us at the address below."),
+    ("at in prose", lambda r: "The meeting (at noon) is at the town hall, dot on time."),
+    ("at in prose", lambda r: "Find us at example dot org or on the radio."),
+    ("at in prose", lambda r: "AT&T and Verizon both stopped at the border."),
+    ("card-like", lambda r: f"Membership no. {non_luhn_card(r)} expires soon."),
+    ("card-like", lambda r: f"Gift voucher {non_luhn_card(r)} is void."),
+    ("card-like", lambda r: f"Customer ID {luhn_complete(r, '1', 16)} in the CRM."),
+    ("card-like", lambda r: f"Voucher {grouped(luhn_complete(r, '9', 16), (4, 4, 4, 4), ' ')} redeemed."),
+    ("card-like", lambda r: f"Epoch ms {r.randint(1_500_000_000_000, 1_800_000_000_000)} logged."),
+    ("card-like", lambda r: f"IMEI {luhn_complete(r, r.choice(['35', '86', '01']), 15)} was blocked."),
+    ("iban", lambda r: "IBAN DE" + f"{r.randint(10, 99)} " + " ".join(f"{r.randint(0, 9999):04d}" for _ in range(4)) + f" {r.randint(0, 99):02d} for transfers."),
+    ("iban", lambda r: "IBAN GB" + f"{r.randint(10, 99)} NWBK " + " ".join(f"{r.randint(0, 9999):04d}" for _ in range(3)) + f" {r.randint(10, 99)} please."),
+    ("tracking", lambda r: f"USPS tracking {grouped('9400' + digits(r, '#' * 18), (4, 4, 4, 4, 4, 2), ' ')} today."),
+    ("tracking", lambda r: f"FedEx tracking {r.randint(7000, 7999)} {r.randint(1000, 9999)} {r.randint(1000, 9999)} arrives Monday."),
+    ("tracking", lambda r: f"DHL waybill {r.randint(10**9, 10**10 - 1)} was scanned."),
+    ("ssn-like", lambda r: f"Test ID {invalid_ssn(r)} is a placeholder."),
+    ("ssn-like", lambda r: f"Form field {invalid_ssn(r)} was rejected."),
+    ("product code", lambda r: f"Model XR-0{r.randint(100, 999)}-{r.randint(1000000, 9999999)} in stock."),
+    ("product code", lambda r: f"SKU 0{r.randint(100, 999)}-{r.randint(10000, 99999)} ships today."),
+    ("product code", lambda r: f"Catalogue no. 0{r.randint(10, 99)}/{r.randint(10000, 99999)} is listed."),
+    ("product code", lambda r: f"Item 0{r.randint(1, 9)}-{r.randint(1000, 9999)} is red."),
+    ("product code", lambda r: f"Part {r.randint(10, 99)}-0{r.randint(100, 999)}-{r.randint(1000000, 9999999)} fits."),
+    ("opening hours", lambda r: f"Open 0{r.randint(7, 9)}00-{r.randint(16, 19)}00 on weekdays."),
+    ("number", lambda r: f"Budget {r.randint(600, 999)} {r.randint(100, 999)} {r.randint(100, 999)} euros approved."),
+    ("number", lambda r: f"Serial {r.randint(10, 99)} {r.randint(100, 999)} {r.randint(10, 99)} {r.randint(10, 99)} {r.randint(10, 99)} on the label."),
+    ("lottery", lambda r: "Winning numbers: " + ", ".join(str(x) for x in sorted(r.sample(range(1, 50), 5))) + "."),
+    ("lottery", lambda r: "Draw " + " ".join(str(x) for x in sorted(r.sample(range(1, 50), 6))) + " tonight."),
+    ("date", lambda r: f"On {r.randint(1, 28):02d} {r.randint(1, 12):02d} {r.randint(1990, 2030)} it rained."),
+]
+
+
 def sentence(r: random.Random) -> str:
     return " ".join(r.choice(WORDS) for _ in range(r.randint(6, 14))).capitalize() + "."
 
 
-def make_line(r: random.Random) -> tuple[str, str, str, str]:
-    """(input line, expected line, label kind or 'lookalike'/'plain', detail)."""
+def make_line(r: random.Random) -> tuple[str, list, str]:
+    """(line, [(start, end, type, format)] within it, source: the type, 'lookalike:<category>' or 'plain')."""
     x = r.random()
-    if x < 0.15:
-        kind, item, detail = "email", email(r), ""
+    if x < 0.08:
+        kind, (item, detail) = "email", (email(r), "name@domain")
+    elif x < 0.13:
+        kind, (item, detail) = "email", obfuscated_email(r)
+    elif x < 0.20:
+        kind, item, detail = "ip", public_ipv4(r), "IPv4"
     elif x < 0.25:
-        kind, item, detail = "ipv4", public_ipv4(r), ""
-    elif x < 0.32:
-        kind, item, detail = "ipv6", public_ipv6(r), ""
-    elif x < 0.55:
+        kind, item, detail = "ip", public_ipv6(r), "IPv6"
+    elif x < 0.40:
         detail, template = r.choice(PHONES)
         kind, item = "phone", digits(r, template)
-    elif x < 0.92:
-        detail, gen = r.choice(LOOKALIKES)
-        line = gen(r)
-        return line, line, "lookalike", detail
+    elif x < 0.47:
+        detail, template = r.choice(national_phones())
+        kind, item = "phone", digits(r, template)
+    elif x < 0.53:
+        kind, (item, detail) = "card", card(r)
+    elif x < 0.57:
+        kind, item, detail = "ssn", ssn(r), "123-45-6789"
+    elif x < 0.95:
+        category, gen = r.choice(LOOKALIKES)
+        return gen(r), [], "lookalike:" + category
     else:
-        line = sentence(r)
-        return line, line, "plain", ""
-    context = r.choice(CONTEXT[kind])
-    return context.format(item), context.format(PLACEHOLDER[kind]), kind, detail
+        return sentence(r), [], "plain"
+    context = r.choice(CONTEXT["ipv6" if detail == "IPv6" else kind])
+    start = context.index("{}")
+    return context.format(item), [(start, start + len(item), kind, detail)], kind
 
 
-def make_documents(n_docs: int, seed: int):
+def make_documents(n_docs: int, seed: int) -> list[dict]:
+    """Labelled documents: {"text", "spans": [[start, end, type]], "formats": [...], "regions": [(start, end, source)]}."""
     r = random.Random(seed)
-    docs, labels = [], []
-    for i in range(n_docs):
-        lines = [make_line(r) for _ in range(r.randint(15, 25))]
-        docs.append(Document(text="\n".join(x[0] for x in lines), id=f"pii-{i}", metadata={}))
-        labels.append(lines)
-    return docs, labels
+    docs = []
+    for _ in range(n_docs):
+        text, spans, formats, regions = [], [], [], []
+        pos = 0
+        for _ in range(r.randint(15, 25)):
+            line, items, source = make_line(r)
+            for s, e, kind, detail in items:
+                spans.append([pos + s, pos + e, kind])
+                formats.append(detail)
+            regions.append((pos, pos + len(line), source))
+            text.append(line)
+            pos += len(line) + 1
+        docs.append({"text": "\n".join(text), "spans": spans, "formats": formats, "regions": regions})
+    return docs
+
+
+def read_labelled(path: str) -> list[dict]:
+    docs = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                text, spans = obj["text"], obj.get("spans", [])
+                if not isinstance(text, str) or not isinstance(spans, list):
+                    raise ValueError('"text" must be a string and "spans" a list')
+                for span in spans:
+                    start, end, kind = span
+                    if kind not in TYPES:
+                        raise ValueError(f"span {span}: type must be one of {', '.join(TYPES)}")
+                    if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
+                        raise ValueError(f"span {span}: need 0 <= start < end <= {len(text)} (the text's length)")
+            except (ValueError, TypeError, KeyError) as e:
+                raise SystemExit(f"{path}:{n}: not a labelled document ({e})") from None
+            spans = sorted([list(s) for s in spans])
+            docs.append({"text": text, "spans": spans, "formats": [kind for _, _, kind in spans], "regions": []})
+    return docs
 
 
 # ---------------------------------------------------------------------------------------------- scoring
 
 
-def replaced_kinds(line: str) -> list[str]:
-    return [k for k, p in (("email", "<EMAIL>"), ("ip", "<IP_ADDRESS>"), ("phone", "<PHONE_NUMBER>"))
-            for _ in range(line.count(p))]
-
-
-def changed_part(before: str, after: str) -> str:
-    i = 0
-    while i < min(len(before), len(after)) and before[i] == after[i]:
-        i += 1
-    j = 0
-    while j < min(len(before), len(after)) - i and before[-1 - j] == after[-1 - j]:
-        j += 1
-    return before[i : len(before) - j]
-
-
-def score(out_docs, labels):
+def score(docs: list[dict], found: list[list]) -> dict:
     tp, fn, fp, partial, n = (collections.Counter() for _ in range(5))
-    missed_formats, examples = collections.Counter(), collections.defaultdict(list)
-    fp_by_category = collections.Counter()
-    for doc, lines in zip(out_docs, labels):
-        out_lines = doc.text.split("\n")
-        if len(out_lines) != len(lines):  # a replacement ran across lines: score every line of the doc as wrong
-            out_lines = [None] * len(lines)
-        for got, (line, want, kind, detail) in zip(out_lines, lines):
-            if kind in KINDS:
-                n[kind] += 1
-            if got == want:
-                if kind in KINDS:
-                    tp[kind] += 1
+    missed_formats, fp_sources, examples = collections.Counter(), collections.Counter(), collections.defaultdict(list)
+    for doc, pred in zip(docs, found):
+        text, labels = doc["text"], doc["spans"]
+        exact = {(s, e, k) for s, e, k in pred}
+        for (s, e, kind), fmt in zip(labels, doc["formats"]):
+            n[kind] += 1
+            if (s, e, kind) in exact:
+                tp[kind] += 1
                 continue
-            got = got if got is not None else ""
-            placed = replaced_kinds(got)
-            if kind in KINDS:
-                fn[kind] += 1
-                right = "ip" if kind.startswith("ip") else kind
-                if right in placed:
-                    partial[kind] += 1
-                    placed.remove(right)
-                if kind == "phone":
-                    missed_formats[detail] += 1
-                examples[f"missed {kind}"].append((line, got))
-            for p in placed:  # placeholders that should not be there
-                if p == "ip":
-                    p = "ipv6" if ":" in changed_part(line, got) and "." not in changed_part(line, got) else "ipv4"
-                fp[p] += 1
-                fp_by_category[detail or kind] += 1
-                examples[f"false {p}"].append((line, got))
-    return tp, fn, fp, partial, n, missed_formats, fp_by_category, examples
+            fn[kind] += 1
+            if any(k == kind and ps < e and s < pe for ps, pe, k in pred):
+                partial[kind] += 1
+            missed_formats[f"{kind} {fmt}" if fmt != kind else kind] += 1
+            examples[f"missed {kind}"].append(line_around(text, s, e, pred))
+        for ps, pe, k in pred:
+            if any(k == kind and s < pe and ps < e for s, e, kind in labels):
+                continue  # exact (counted above) or partial (a false negative already)
+            fp[k] += 1
+            source = next((src for a, b, src in doc["regions"] if a <= ps < b), "unlabelled text")
+            fp_sources[source.removeprefix("lookalike:")] += 1
+            examples[f"false {k}"].append(line_around(text, ps, pe, pred))
+    return {"tp": tp, "fn": fn, "fp": fp, "partial": partial, "n": n, "missed_formats": missed_formats,
+            "fp_sources": fp_sources, "examples": examples}
 
 
-def run_stage(docs, repeat: int):
-    """PIIStage.run over fresh copies of the documents, `repeat` times: the output of the first, the best time."""
-    best, out = float("inf"), None
+def line_around(text: str, start: int, end: int, pred) -> tuple[str, str]:
+    """The line holding [start, end) as it was and with the found spans in it marked [[...]]."""
+    a = text.rfind("\n", 0, start) + 1
+    b = text.find("\n", end)
+    b = len(text) if b < 0 else b
+    marked, pos = [], a
+    for s, e, k in pred:
+        if a <= s < b:
+            marked += (text[pos:s], f"[[{k}:", text[s:e], "]]")
+            pos = e
+    marked.append(text[pos:b])
+    return text[a:b], "".join(marked)
+
+
+def run_stage(docs: list[dict], repeat: int):
+    """PIIStage.run over fresh Documents, `repeat` times: the best time; and the spans PIIStage.find gives."""
+    best = float("inf")
     for _ in range(repeat):
-        copies = [Document(text=d.text, id=d.id, metadata={}) for d in docs]
+        copies = [Document(text=d["text"], id=str(i), metadata={}) for i, d in enumerate(docs)]
         stage = PIIStage()
         t0 = time.perf_counter()
-        got = list(stage.run(iter(copies)))
+        list(stage.run(iter(copies)))
         best = min(best, time.perf_counter() - t0)
-        out = out or got
-    return out, best
+    stage = PIIStage()
+    return [stage.find(d["text"]) for d in docs], best
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--docs", type=int, default=2000, help="documents in the labelled set")
+    p.add_argument("--labelled", metavar="FILE.jsonl", help='a labelled set of your own: one {"text": ..., "spans": '
+                   '[[start, end, type], ...]} per line, types email, ip, phone, card, ssn (format above); '
+                   "default: the generated set")
+    p.add_argument("--docs", type=int, default=2000, help="documents in the generated set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--show", type=int, default=3, help="examples shown per kind of error")
     p.add_argument("--repeat", type=int, default=3, help="timed runs of the stage (best kept for docs/s)")
@@ -316,15 +494,21 @@ def main() -> int:
     a = p.parse_args()
     if a.tiny:
         a.docs, a.repeat = 100, 1
-    docs, labels = make_documents(a.docs, a.seed)
-    size = sum(len(d.text.encode()) for d in docs)
-    n_lines = sum(len(x) for x in labels)
-    out, dt = run_stage(docs, a.repeat)
-    tp, fn, fp, partial, n, missed_formats, fp_by_category, examples = score(out, labels)
-    lookalikes = sum(1 for ls in labels for x in ls if x[2] == "lookalike")
-    plain = sum(1 for ls in labels for x in ls if x[2] == "plain")
-    print(f"labelled set: {len(docs):,} documents, {n_lines:,} lines, {size / 1e6:.2f} MB; "
-          f"{sum(n.values()):,} PII items, {lookalikes:,} look-alike lines, {plain:,} plain lines (seed {a.seed})")
+    if a.labelled:
+        docs = read_labelled(a.labelled)
+        what = f"{a.labelled}"
+    else:
+        docs = make_documents(a.docs, a.seed)
+        what = f"generated (seed {a.seed})"
+    size = sum(len(d["text"].encode()) for d in docs)
+    found, dt = run_stage(docs, a.repeat)
+    s = score(docs, found)
+    tp, fn, fp, partial, n = s["tp"], s["fn"], s["fp"], s["partial"], s["n"]
+    print(f"labelled set: {what}, {len(docs):,} documents, {size / 1e6:.2f} MB, {sum(n.values()):,} PII items")
+    if not a.labelled:
+        sources = collections.Counter(src.split(":")[0] for d in docs for _, _, src in d["regions"])
+        print(f"  lines: {sum(sources.values()):,}, of which {sources['lookalike']:,} look-alikes and "
+              f"{sources['plain']:,} plain sentences")
     print()
     print(f"{'type':<10}{'labelled':>9}{'TP':>8}{'FN':>7}{'partial':>9}{'FP':>7}{'precision':>11}{'recall':>9}")
     print("-" * 70)
@@ -335,25 +519,20 @@ def main() -> int:
         print(f"{name:<10}{n_:>9,}{tp_:>8,}{fn_:>7,}{part_:>9,}{fp_:>7,}{prec:>11.4f}{rec:>9.4f}")
         return prec, rec
 
-    for k in KINDS:
+    for k in TYPES:
         row(k, n[k], tp[k], fn[k], partial[k], fp[k])
     print("-" * 70)
     prec, rec = row("all", sum(n.values()), sum(tp.values()), sum(fn.values()), sum(partial.values()), sum(fp.values()))
     print()
-    if missed_formats:
-        print(f"phone formats missed (of the {len(PHONES)} generated): " + ", ".join(f"{f} x{c}" for f, c in missed_formats.most_common()))
-    else:
-        print("phone formats missed: none")
-    if fp_by_category:
-        print("false positives by source: " + ", ".join(f"{c} x{k}" for c, k in fp_by_category.most_common()))
-    else:
-        print("false positives by source: none")
-    for what in sorted(examples):
-        for line, got in examples[what][: a.show]:
-            print(f"  {what}: {line!r} -> {got!r}")
+    missed = s["missed_formats"]
+    print("formats missed: " + (", ".join(f"{f} x{c}" for f, c in missed.most_common()) if missed else "none"))
+    sources = s["fp_sources"]
+    print("false positives by source: " + (", ".join(f"{c} x{k}" for c, k in sources.most_common()) if sources else "none"))
+    for what_ in sorted(s["examples"]):
+        for line, marked in s["examples"][what_][: a.show]:
+            print(f"  {what_}: {line!r} -> {marked!r}")
     print()
-    print(f"speed: {len(docs) / dt:,.0f} docs/s, {size / 1e6 / dt:.2f} MB/s, {n_lines / dt:,.0f} lines/s "
-          f"(PIIStage.run, one process, best of {a.repeat})")
+    print(f"speed: {len(docs) / dt:,.0f} docs/s, {size / 1e6 / dt:.2f} MB/s (PIIStage.run, one process, best of {a.repeat})")
     if a.speed_docs:
         import glob
 
@@ -361,11 +540,10 @@ def main() -> int:
 
         texts = [t for f in sorted(glob.glob(os.path.join(a.speed_docs, "*.parquet")))
                  for t in pq.read_table(f, columns=["text"]).column("text").to_pylist()]
-        real = [Document(text=t, id=str(i), metadata={}) for i, t in enumerate(texts)]
-        _, rdt = run_stage(real, a.repeat)
+        _, rdt = run_stage([{"text": t} for t in texts], a.repeat)
         rsize = sum(len(t.encode()) for t in texts)
-        print(f"speed on {a.speed_docs}: {len(real) / rdt:,.0f} docs/s, {rsize / 1e6 / rdt:.2f} MB/s "
-              f"({len(real):,} documents, {rsize / 1e6:.2f} MB)")
+        print(f"speed on {a.speed_docs}: {len(texts) / rdt:,.0f} docs/s, {rsize / 1e6 / rdt:.2f} MB/s "
+              f"({len(texts):,} documents, {rsize / 1e6:.2f} MB)")
     print(f"summary: precision {prec:.4f} recall {rec:.4f} (micro, all types); docs/s {len(docs) / dt:,.0f}")
     return 0
 

@@ -14,8 +14,19 @@ none of which changes a result (tests/test_word_tokens.py compares against datat
   entries, which bounds memory the same way;
 - spaCy is imported without torch: thinc, under spaCy, imports torch (4 s and 180 MB per process) only to offer it
   as a backend, which a blank tokenizer never uses.
+
+Two guards keep tokenizing linear in the text (tests/test_linear_time.py); spaCy alone is quadratic in the
+length of a run of characters without whitespace that it peels one affix at a time ("!!!!...", "((((...",
+"====...", "$$$$..."): 2,000 "!" take 0.5 s, 100 KB of them about 20 minutes, in every quality filter.
+- its suffix search runs over the whole rest of the run at each step (its pattern is unanchored, ending in "$");
+  here it starts `_SUFFIX_TAIL` characters from the end, which finds the same suffix (every suffix rule is
+  shorter than that but the one for runs of dots, and such a run is found from there too, then searched in full);
+- each step still copies and hashes the rest of the run, so a run longer than `MAX_RUN` characters is
+  tokenized in pieces of `MAX_RUN`, as if spaces were between them: the only place where words can differ from
+  spaCy's, on runs no text of words has (C4 already skips lines holding a "word" of more than 1,000 characters).
 """
 
+import bisect
 import re
 import sys
 from collections import OrderedDict
@@ -23,6 +34,40 @@ from collections import OrderedDict
 from datatrove.utils.word_tokenizers import load_word_tokenizer
 
 from stages.compat import SpacyTokenizerBase, spacy_assigned, strip_strings
+MAX_RUN = 1000
+_LONG_RUN = re.compile(rf"(?<!\S)\S{{{MAX_RUN + 1},}}")  # starts only where a run starts: one pass
+_SUFFIX_TAIL = 32
+
+
+def _tail_suffix_search(search):
+    """spaCy's suffix search, starting near the end of the string (the same match, see the module's doc)."""
+
+    def suffix_search(string):
+        start = len(string) - _SUFFIX_TAIL
+        if start <= 0:
+            return search(string)
+        m = search(string, start)  # lookbehinds still see the characters before `start`
+        if m is not None and m.start() == start:  # may go on further left: a run of dots
+            return search(string)
+        return m
+
+    suffix_search.__self__ = search.__self__  # spaCy reads the pattern back from it when it serializes
+    return suffix_search
+
+
+def _cut_long_runs(text: str) -> tuple[str, list[int]]:
+    """The text with a space after every MAX_RUN characters of a longer run, and where those spaces went."""
+    inserted, parts, pos = [], [], 0
+    for m in _LONG_RUN.finditer(text):
+        parts.append(text[pos : m.start()])
+        for i in range(m.start(), m.end(), MAX_RUN):
+            if i > m.start():
+                inserted.append(i + len(inserted))
+                parts.append(" ")
+            parts.append(text[i : min(i + MAX_RUN, m.end())])
+        pos = m.end()
+    parts.append(text[pos:])
+    return "".join(parts), inserted
 
 
 def import_spacy_without_torch():
@@ -48,6 +93,8 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
     def tokenizer(self):
         if not self.pipeline_built:
             import_spacy_without_torch()
+            nlp = super().tokenizer
+            nlp.tokenizer.suffix_search = _tail_suffix_search(nlp.tokenizer.suffix_search)
         return super().tokenizer
 
     def __getstate__(self):
@@ -76,6 +123,8 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
     def _tokenize_words(self, text: str) -> list[str]:
         if self.left_to_datatrove(text):
             return super().word_tokenize(text)
+        if len(text) > MAX_RUN:
+            text = _cut_long_runs(text)[0]
         return strip_strings([token.text for token in self._nlp(text).make_doc(text)])
 
     def span_tokenize(self, text: str) -> list[tuple[int, int]]:
@@ -88,8 +137,14 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
             # the sentencizer only ends a sentence after one of its punctuation characters, and a sentence spans
             # its first to its last token: for a stripped text, all of it (C4 strips every line it splits)
             return [(0, len(text))]
+        inserted = []
+        if len(text) > MAX_RUN:
+            text, inserted = _cut_long_runs(text)
         doc = self._nlp(text)(text, disable=["parser", "tagger", "ner"])
-        return [(sent.start_char, sent.end_char) for sent in doc.sents]
+        spans = [(sent.start_char, sent.end_char) for sent in doc.sents]
+        if inserted:  # offsets back into the text as given
+            spans = [(a - bisect.bisect_left(inserted, a), b - bisect.bisect_left(inserted, b)) for a, b in spans]
+        return spans
 
 
 _SHARED: dict[str, object] = {}

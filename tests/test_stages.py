@@ -165,3 +165,10 @@ def test_a_stage_error_drops_one_document_and_the_run_goes_on(tmp_path):
     assert len(kept) == 1
     assert removed[0]["reason"] == "error" and removed[0]["id"] == "<broken>"
     assert stage.stats["dropped/error"].total == 1
+
+
+def test_gopher_repetition_short_document_dropped_for_its_reason(tmp_path):
+    # fewer words than the longest n-gram: the value of the rule that dropped it, not an `error` drop
+    stage = make(GopherRepetitionStage, tmp_path)
+    kept, removed = run_stage(stage, [doc("Hello world")], tmp_path)
+    assert kept == [] and [(r["reason"], r["value"]) for r in removed] == [("top_2_gram", 1.0)]

@@ -84,3 +84,35 @@ def test_curation_process_never_imports_torch():
 
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False"
+
+
+# runs spaCy peels one affix at a time, which it alone does in quadratic time (see stages/word_tokens.py)
+AFFIX_RUNS = [
+    "!" * 700,
+    "(" * 300 + "word" + ")" * 300,
+    "Wait" + "!" * 400 + " what" + "?" * 200,
+    "=" * 80 + " Title " + "=" * 80,
+    "$" * 300 + "5 and 5" + "$" * 300,
+    "." * 500 + " and .." + "a." * 200,
+    "“" + "'" * 300 + "quoted" + "'" * 300 + "”. Next sentence!",
+    "100km" + ")" * 200 + " 3.5°C. 12US$ 50%" + "%" * 100,
+    "he's" + "'s" * 150 + " fine",
+]
+
+
+def test_same_words_and_sentences_on_affix_runs():
+    stock, fast = SpaCyTokenizer("en"), FastSpacyTokenizer("en")
+    for text in AFFIX_RUNS:
+        assert fast.word_tokenize(text) == stock.word_tokenize(text), text[:40]
+        assert fast.span_tokenize(text) == stock.span_tokenize(text), text[:40]
+
+
+def test_runs_longer_than_max_run_lose_no_character():
+    from stages.word_tokens import MAX_RUN
+
+    stock, fast = SpaCyTokenizer("en"), FastSpacyTokenizer("en")
+    text = "Start. " + "!" * (2 * MAX_RUN + 7) + " middle? " + "x" * (MAX_RUN + 1) + " end."
+    words = fast.word_tokenize(text)
+    assert "".join(words) == text.replace(" ", "")
+    assert words.count("!") == 2 * MAX_RUN + 7 and words[-4:] == ["x" * MAX_RUN, "x", "end", "."]  # cut after MAX_RUN
+    assert fast.span_tokenize(text) == stock.span_tokenize(text)  # offsets into the text as given
