@@ -153,8 +153,11 @@ def test_new_types_counted_and_switchable():
 
 
 def test_new_switches_are_config_keys():
-    from pipeline.config import stage_defaults
+    from dataclasses import asdict
 
-    defaults = stage_defaults()["pii"]
+    from pipeline.config import parse_config
+
+    defaults = parse_config({"stages": {"read": {}, "pii": {}}}).stages["pii"]
+    assert defaults == asdict(PIIStage.Params())
     assert defaults["cards"] is True and defaults["ssns"] is True
     assert defaults["card_replacement"] == "<CREDIT_CARD>" and defaults["ssn_replacement"] == "<SSN>"
