@@ -11,6 +11,7 @@ trafilatura does. Each outcome is counted as a drop reason instead of a loose st
 """
 
 import html as html_lib
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -60,7 +61,7 @@ DCLM_SETTINGS = {"main_content": True, "alt_texts": False}
 _FILTER_SETTINGS = {**DCLM_SETTINGS, "preserve_formatting": "minimal_html", "links": True, "comments": False,
                     "post_meta": False, "skip_elements": ["figcaption", "[class*=caption]"]}
 _TAG = re.compile(r"<[^>]*>")
-_LINK = re.compile(r"<a\b[^>]*>(.*?)</a>", re.S)
+_LINK = re.compile(r"<a\b[^>]*>(.*?)</a>", re.DOTALL)
 _HEADING = re.compile(r"\s*<h[1-6]\b")
 _SENTENCE_END = re.compile(r"[.!?\"”»…)。！？」』]$")
 _BOILERPLATE = re.compile(
@@ -92,7 +93,7 @@ def filter_lines(minimal_html: str) -> str:
                 or words <= SHORT_WORDS and len(text) <= SHORT_CHARS and not _SENTENCE_END.search(text)
                 and not _HEADING.match(line))
         blocks.append([text, drop])
-    for block, after in zip(blocks, blocks[1:]):
+    for block, after in itertools.pairwise(blocks):
         text = block[0]
         if after[1] and len(text.split()) <= TITLE_WORDS and not _SENTENCE_END.search(text):
             block[1] = True
@@ -134,9 +135,8 @@ class ExtractStage(RefineryStage):
 
     @classmethod
     def preflight(cls, params):
-        if params.engine == "resiliparse":
-            if "Preflight checks" not in ResiliparseExtractor(params.line_filter)(_PAGE):
-                raise RuntimeError("resiliparse returned no text for a simple page")
+        if params.engine == "resiliparse" and "Preflight checks" not in ResiliparseExtractor(params.line_filter)(_PAGE):
+            raise RuntimeError("resiliparse returned no text for a simple page")
         if params.engine == "trafilatura" or params.fallback_chars:
             import trafilatura
 

@@ -152,7 +152,8 @@ def test_extract_engines_on_real_pages(tmp_path):
     from extraction_quality import prf, token_counts
 
     aeb = shared_path("extraction", "scrapinghub-aeb")
-    truth = json.load(open(os.path.join(aeb, "ground-truth.json"), encoding="utf-8"))
+    with open(os.path.join(aeb, "ground-truth.json"), encoding="utf-8") as f:
+        truth = json.load(f)
     pages = list(truth.items())[:12]
     docs = []
     for page_id, _ in pages:
@@ -167,7 +168,8 @@ def test_extract_engines_on_real_pages(tmp_path):
         assert f1 > 0.85 and recall > 0.85, (name, precision, recall)
 
     clarin = os.path.join(shared_path("extraction", "trafilatura-evaldata"), "html", "clarin.com-albertofernandez.html")
-    html = open(clarin, encoding="utf-8", errors="replace").read()
+    with open(clarin, encoding="utf-8", errors="replace") as f:
+        html = f.read()
     got = {}
     for name in ("resiliparse", "fast"):
         stage = make(ExtractStage, tmp_path / f"clarin-{name}", **ENGINES[name])
