@@ -142,6 +142,26 @@ def extract_one(extract, html: str) -> dict:
     return {"text": text or "", "seconds": time.perf_counter() - t0, "error": error}
 
 
+def own_dedup_cache(extract):
+    """`extract` with a cache of seen text segments of its own. trafilatura's deduplicate=True (refinery's
+    setting, also that of the resiliparse engine's fallback) counts segments in one process-wide cache and drops
+    those seen more than twice: extractors sharing it on the same pages would cut each other's text."""
+    from collections import OrderedDict
+
+    from trafilatura.deduplication import LRU_TEST
+
+    cache = OrderedDict()
+
+    def call(html):
+        shared, LRU_TEST.cache = LRU_TEST.cache, cache
+        try:
+            return extract(html)
+        finally:
+            LRU_TEST.cache = shared
+
+    return call
+
+
 def run_interleaved(extractors: dict, pages: list[dict]) -> dict[str, list[dict]]:
     """Every extractor on every page, page by page, alternating which goes first: on a shared machine a burst
     of background load then slows both alike instead of whichever pass happened to run during it."""
@@ -247,8 +267,6 @@ def main() -> int:
     from importlib.metadata import version
 
     import trafilatura
-    from trafilatura.deduplication import LRU_TEST
-
     from pipeline.config import load_config
     from stages.extract import ExtractStage
 
@@ -277,10 +295,9 @@ def main() -> int:
     }
     rows = []
     for dataset, (pages, score) in datasets.items():
-        # deduplicate=True keeps a process-wide cache of seen text segments (only refinery's settings use it);
-        # start each set from an empty one so its figures do not depend on the other set having run first
-        LRU_TEST.clear()
-        rows += measure(dataset, pages, score, extractors)
+        # each extractor starts each set with an empty dedup cache of its own: no figure depends on the other set
+        # having run first, or on another extractor having just seen the same page
+        rows += measure(dataset, pages, score, {name: own_dedup_cache(f) for name, f in extractors.items()})
 
     by = {(r["dataset"], r["extractor"]): r for r in rows}
 
