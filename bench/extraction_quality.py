@@ -8,10 +8,11 @@ Extractors, run in this process on the same pages, interleaved page by page:
                         aside), called as its `.extract(html)`: datatrove's Trafilatura.extract with FineWeb's
                         settings (favour_precision, deduplicate), without the sandbox process the pipeline adds;
   trafilatura-defaults  trafilatura.extract(html) with no options;
-  resiliparse           the stage with engine: resiliparse alone: extract_plain_text as DCLM-Baseline ran it;
-  resiliparse+filter    ... with line_filter: true (refinery's line filter on its main content);
-  resiliparse+fallback  ... with fallback_chars from configs/fast.yaml (trafilatura for pages it misses);
-  fast                  the stage built from configs/fast.yaml's `stages.extract` (filter and fallback).
+  fast                  the stage built from configs/fast.yaml's `stages.extract`: engine resiliparse with its
+                        line filter and trafilatura fallback;
+  resiliparse           ... without either: extract_plain_text as DCLM-Baseline ran it;
+  resiliparse+filter    ... with the line filter only;
+  resiliparse+fallback  ... with the fallback only (trafilatura, fast.yaml's settings, for pages it misses).
 Two benchmarks from the shared data folder (DIR/extraction/, see its MANIFEST.md section 2):
   aeb       scrapinghub article-extraction-benchmark, 120 pages with the full article body as truth: bag-of-tokens
             precision/recall/F1 (tokens = \\w+ of the lowercased text, multiset overlap), micro-summed over pages,
@@ -276,13 +277,13 @@ def main() -> int:
 
     timeout, params = stage_params("fineweb.yaml")
     _, fast = stage_params("fast.yaml")
-    dclm = {**params, "engine": "resiliparse"}
+    # the resiliparse rows take fast.yaml's settings apart: DCLM's call alone, then each of its two additions
     extractors = {
         "refinery": ExtractStage(**params).extract,
         "trafilatura-defaults": trafilatura.extract,
-        "resiliparse": ExtractStage(**dclm).extract,
-        "resiliparse+filter": ExtractStage(**{**dclm, "line_filter": True}).extract,
-        "resiliparse+fallback": ExtractStage(**{**dclm, "fallback_chars": fast["fallback_chars"]}).extract,
+        "resiliparse": ExtractStage(**{**fast, "line_filter": False, "fallback_chars": 0}).extract,
+        "resiliparse+filter": ExtractStage(**{**fast, "fallback_chars": 0}).extract,
+        "resiliparse+fallback": ExtractStage(**{**fast, "line_filter": False}).extract,
         "fast": ExtractStage(**fast).extract,
     }
     # first calls load trafilatura's lazy parts (justext stoplists, htmldate); keep that out of pages/s

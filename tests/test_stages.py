@@ -7,8 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 from datatrove.data import Document
 
-from conftest import article_html
+from conftest import ROOT, article_html
 from dataclasses import asdict
+from pipeline.config import load_config
 from stages.base import StageOutput
 from stages.c4_quality import C4QualityStage
 from stages.extract import ExtractStage
@@ -102,7 +103,7 @@ def test_url_filter_decides_as_datatrove_on_its_real_lists():
 ENGINES = {  # every engine and variant a config can choose, with the keys that choose it
     "trafilatura": {},
     "resiliparse": {"engine": "resiliparse"},
-    "fast": {"engine": "resiliparse", "line_filter": True, "fallback_chars": 500},
+    "fast": load_config(os.path.join(ROOT, "configs", "fast.yaml")).stages["extract"],
 }
 
 
@@ -146,7 +147,7 @@ def test_extract_engines_on_real_pages(tmp_path):
     import json
     import sys
 
-    from conftest import ROOT, shared_path
+    from conftest import shared_path
 
     sys.path.insert(0, os.path.join(ROOT, "bench"))
     from extraction_quality import prf, token_counts
