@@ -1,12 +1,18 @@
-"""Main-text extraction quality and speed: refinery's extract settings vs trafilatura's defaults, on real pages.
+"""Main-text extraction quality and speed: refinery's extract engines and settings vs trafilatura's defaults, on
+real pages.
 
     python bench/extraction_quality.py [--data DIR] [--limit N] [--json PATH]
 
-Two extractors, run in this process on the same pages, interleaved page by page:
+Extractors, run in this process on the same pages, interleaved page by page:
   refinery              stages.extract.ExtractStage built from configs/fineweb.yaml's `stages.extract` (timeout
-                        aside), called as `.inner.extract(html)`: datatrove's Trafilatura.extract with those
+                        aside), called as its `.extract(html)`: datatrove's Trafilatura.extract with FineWeb's
                         settings (favour_precision, deduplicate), without the sandbox process the pipeline adds;
-  trafilatura-defaults  trafilatura.extract(html) with no options.
+  trafilatura-defaults  trafilatura.extract(html) with no options;
+  fast                  the stage built from configs/fast.yaml's `stages.extract`: engine resiliparse with its
+                        line filter and trafilatura fallback;
+  resiliparse           ... without either: extract_plain_text as DCLM-Baseline ran it;
+  resiliparse+filter    ... with the line filter only;
+  resiliparse+fallback  ... with the fallback only (trafilatura, fast.yaml's settings, for pages it misses).
 Two benchmarks from the shared data folder (DIR/extraction/, see its MANIFEST.md section 2):
   aeb       scrapinghub article-extraction-benchmark, 120 pages with the full article body as truth: bag-of-tokens
             precision/recall/F1 (tokens = \\w+ of the lowercased text, multiset overlap), micro-summed over pages,
@@ -15,8 +21,9 @@ Two benchmarks from the shared data folder (DIR/extraction/, see its MANIFEST.md
   evaldata  trafilatura's evaluation set, 103 pages with snippets that must ("with") and must not ("without")
             appear: segment-level precision/recall/F1/accuracy as trafilatura's own evaluation counts them.
 Pages are decoded to str first, as refinery does before extraction (stages.read.decode_html, no declared charset).
-pages/s is pages / the summed time of the extract calls alone (decoding and scoring are left out); the ratio line
-compares both extractors over all pages of both sets.
+pages/s is pages / the summed time of the extract calls alone (decoding and scoring are left out); the lines below
+the table give each extractor's pages/s over both sets as a multiple of refinery's, and its F1 on each set minus
+trafilatura-defaults'.
 --data defaults to ../shared/data next to the repository; --limit N takes the first N pages of each set.
 """
 
@@ -136,6 +143,26 @@ def extract_one(extract, html: str) -> dict:
     return {"text": text or "", "seconds": time.perf_counter() - t0, "error": error}
 
 
+def own_dedup_cache(extract):
+    """`extract` with a cache of seen text segments of its own. trafilatura's deduplicate=True (refinery's
+    setting, also that of the resiliparse engine's fallback) counts segments in one process-wide cache and drops
+    those seen more than twice: extractors sharing it on the same pages would cut each other's text."""
+    from collections import OrderedDict
+
+    from trafilatura.deduplication import LRU_TEST
+
+    cache = OrderedDict()
+
+    def call(html):
+        shared, LRU_TEST.cache = LRU_TEST.cache, cache
+        try:
+            return extract(html)
+        finally:
+            LRU_TEST.cache = shared
+
+    return call
+
+
 def run_interleaved(extractors: dict, pages: list[dict]) -> dict[str, list[dict]]:
     """Every extractor on every page, page by page, alternating which goes first: on a shared machine a burst
     of background load then slows both alike instead of whichever pass happened to run during it."""
@@ -217,7 +244,7 @@ def print_notes(rows: list[dict], timeout: float | None):
         empty = [pg["url"] or pg["id"] for pg in r["per_page"] if pg["empty"]]
         if empty:
             notes.append(f"empty output: {', '.join(empty)}")
-        if r["extractor"] == "refinery" and timeout:
+        if r["extractor"] != "trafilatura-defaults" and timeout:
             slow = [f"{pg['id']} ({pg['seconds']:.2f} s)" for pg in r["per_page"] if pg["seconds"] > timeout]
             if slow:
                 notes.append(f"slower in-process than the pipeline's {timeout} s timeout: {', '.join(slow)}")
@@ -241,15 +268,24 @@ def main() -> int:
     from importlib.metadata import version
 
     import trafilatura
-    from trafilatura.deduplication import LRU_TEST
-
     from pipeline.config import load_config
     from stages.extract import ExtractStage
 
-    params = dict(load_config(os.path.join(ROOT, "configs", "fineweb.yaml")).stages["extract"])
-    timeout = params.pop("timeout", None)
-    stage = ExtractStage(**params)
-    extractors = {"refinery": stage.inner.extract, "trafilatura-defaults": trafilatura.extract}
+    def stage_params(config):
+        params = dict(load_config(os.path.join(ROOT, "configs", config)).stages["extract"])
+        return params.pop("timeout", None), params
+
+    timeout, params = stage_params("fineweb.yaml")
+    _, fast = stage_params("fast.yaml")
+    # the resiliparse rows take fast.yaml's settings apart: DCLM's call alone, then each of its two additions
+    extractors = {
+        "refinery": ExtractStage(**params).extract,
+        "trafilatura-defaults": trafilatura.extract,
+        "resiliparse": ExtractStage(**{**fast, "line_filter": False, "fallback_chars": 0}).extract,
+        "resiliparse+filter": ExtractStage(**{**fast, "fallback_chars": 0}).extract,
+        "resiliparse+fallback": ExtractStage(**{**fast, "line_filter": False}).extract,
+        "fast": ExtractStage(**fast).extract,
+    }
     # first calls load trafilatura's lazy parts (justext stoplists, htmldate); keep that out of pages/s
     for extract in extractors.values():
         extract(WARMUP_HTML)
@@ -260,10 +296,9 @@ def main() -> int:
     }
     rows = []
     for dataset, (pages, score) in datasets.items():
-        # deduplicate=True keeps a process-wide cache of seen text segments (only refinery's settings use it);
-        # start each set from an empty one so its figures do not depend on the other set having run first
-        LRU_TEST.clear()
-        rows += measure(dataset, pages, score, extractors)
+        # each extractor starts each set with an empty dedup cache of its own: no figure depends on the other set
+        # having run first, or on another extractor having just seen the same page
+        rows += measure(dataset, pages, score, {name: own_dedup_cache(f) for name, f in extractors.items()})
 
     by = {(r["dataset"], r["extractor"]): r for r in rows}
 
@@ -276,14 +311,22 @@ def main() -> int:
     delta_eval = by["evaldata", "refinery"]["f1"] - by["evaldata", "trafilatura-defaults"]["f1"]
 
     print(f"extraction quality: {platform.machine()}, {os.cpu_count()} CPU cores, "
-          f"trafilatura {trafilatura.__version__}, datatrove {version('datatrove')}")
+          f"trafilatura {trafilatura.__version__}, resiliparse {version('resiliparse')}, "
+          f"datatrove {version('datatrove')}")
     print(f"refinery settings (configs/fineweb.yaml stages.extract; its {timeout} s timeout not applied): {params}")
+    print(f"fast settings (configs/fast.yaml stages.extract): {fast}")
     print()
     print_table(rows)
     print()
     print(f"ratio refinery/trafilatura pages/s: {ratio:.2f}")
     print(f"F1 delta refinery-trafilatura (aeb): {delta_aeb:+.3f}")
     print(f"F1 delta refinery-trafilatura (evaldata): {delta_eval:+.3f}")
+    speed = {}
+    for name in extractors:
+        speed[name] = pages_per_s(name) / pages_per_s("refinery")
+        print(f"{name:<21} pages/s x{speed[name]:6.2f} of refinery's; F1 minus trafilatura-defaults': "
+              f"aeb {by['aeb', name]['f1'] - by['aeb', 'trafilatura-defaults']['f1']:+.3f}, "
+              f"evaldata {by['evaldata', name]['f1'] - by['evaldata', 'trafilatura-defaults']['f1']:+.3f}")
     print()
     for name in extractors:
         r = by["aeb", name]
@@ -293,8 +336,10 @@ def main() -> int:
 
     if args.json:
         result = {"machine": {"arch": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()},
-                  "versions": {"trafilatura": trafilatura.__version__, "datatrove": version("datatrove")},
-                  "refinery_params": params, "rows": rows, "ratio_pages_per_s": ratio,
+                  "versions": {"trafilatura": trafilatura.__version__, "resiliparse": version("resiliparse"),
+                               "datatrove": version("datatrove")},
+                  "refinery_params": params, "fast_params": fast, "rows": rows, "ratio_pages_per_s": ratio,
+                  "pages_per_s_vs_refinery": speed,
                   "f1_delta_aeb": delta_aeb, "f1_delta_evaldata": delta_eval}
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=1, ensure_ascii=False)

@@ -1,9 +1,18 @@
-"""Stage `extract`: main text from HTML with trafilatura (FineWeb's settings), under a per-document timeout.
+"""Stage `extract`: main text from HTML, under a per-document timeout, with one of two engines.
 
-datatrove's Trafilatura step runs extraction in a sandbox process so a pathological page cannot hang the task;
-we keep that sandbox and its settings but count each outcome as a drop reason instead of a loose stat.
+  trafilatura  FineWeb's settings (datatrove's Trafilatura step): the default, configs/fineweb.yaml
+  resiliparse  resiliparse's extract_plain_text (C++, about ten times faster) with DCLM-Baseline's settings, and
+               optionally refinery's line filter on its output and a trafilatura fallback for pages it misses
+
+Both run in datatrove's ExtractorSandbox, a child process killed when a page takes longer than `timeout`:
+resiliparse is fast on ordinary pages but its main-content pass is quadratic in nesting depth (10,000 nested
+<div>s take about 6 s, the 100,000 of tests/malformed.py many minutes), so it needs the bound as much as
+trafilatura does. Each outcome is counted as a drop reason instead of a loose stat.
 """
 
+import html as html_lib
+import itertools
+import re
 from dataclasses import dataclass
 
 from datatrove.data import Document
@@ -13,6 +22,7 @@ from stages.base import Drop, RefineryStage
 from stages.compat import extraction_sandbox
 from stages.registry import key
 
+ENGINES = ("trafilatura", "resiliparse")
 
 _PAGE = (
     "<html><head><title>t</title></head><body><nav>Home | About</nav><article><p>"
@@ -23,38 +33,135 @@ _PAGE = (
 
 @dataclass
 class ExtractParams:
+    engine: str = key("trafilatura", choices=ENGINES, help=(
+        "trafilatura: FineWeb's extractor and settings; resiliparse: extract_plain_text as DCLM-Baseline ran it "
+        "(main_content, no alt texts; list bullets, comments and post metadata kept, links, form fields and "
+        "noscript left out), far faster"))
     favour_precision: bool = key(True, help="trafilatura's favor_precision: less boilerplate, some text lost")
     deduplicate: bool = key(True, help="trafilatura drops repeated text segments")
+    line_filter: bool = key(False, help=(
+        "resiliparse only: leave out comments, post metadata and captions, then drop link-heavy, very short and "
+        "boilerplate lines and the title of a dropped link list (refinery's filter, stages/extract.py)"))
+    fallback_chars: int = key(0, min=0, help=(
+        "resiliparse only: a page whose resiliparse text is shorter than this goes to trafilatura (the settings "
+        "above) in the same sandbox and timeout; 0: never"))
     timeout: float = key(1.0, min=0, min_exclusive=True, help="seconds per document; slower pages are dropped as timeout")
+
+    def problems(self) -> list[str]:
+        if self.engine == "trafilatura" and (self.line_filter or self.fallback_chars):
+            return ["line_filter and fallback_chars apply to engine: resiliparse only"]
+        return []
+
+
+# -- resiliparse and refinery's line filter ----------------------------------------------------------------------------
+# DCLM-Baseline's call; every other argument is resiliparse's default (which DCLM's resiliparse 0.14 shared)
+DCLM_SETTINGS = {"main_content": True, "alt_texts": False}
+# With the line filter resiliparse writes minimal HTML instead of text: each block on its own line with its <a>
+# elements, so a line's link density can be measured; comments, post metadata and captions are not main text
+_FILTER_SETTINGS = {**DCLM_SETTINGS, "preserve_formatting": "minimal_html", "links": True, "comments": False,
+                    "post_meta": False, "skip_elements": ["figcaption", "[class*=caption]"]}
+_TAG = re.compile(r"<[^>]*>")
+_LINK = re.compile(r"<a\b[^>]*>(.*?)</a>", re.DOTALL)
+_HEADING = re.compile(r"\s*<h[1-6]\b")
+_SENTENCE_END = re.compile(r"[.!?\"”»…)。！？」』]$")
+_BOILERPLATE = re.compile(
+    r"(?i)^\W*(advertisement|advertising|anzeige|read more|share( this)?|shares?|reply|comments?|newsletter|"
+    r"subscribe|sign up|log ?in|related|explore further|more from .*|you may also like.*|read next|©.*|"
+    r"copyright.*|all rights reserved.*|\d+ (shares|comments|views)|tags?:.*)\W*$")
+# thresholds measured on bench/extraction_quality.py's two sets (the report in the commit that added them)
+MAX_LINK_DENSITY = 0.3  # share of a line's characters inside links above which a line under 30 words is navigation
+SHORT_WORDS = 3  # a line of this many words or fewer without a sentence end, and not a heading, is a label
+SHORT_CHARS = 40  # ... when it is also this short (a CJK sentence is one "word")
+TITLE_WORDS = 6  # a line this short without a sentence end, right before a dropped line: that list's title
+
+
+def _text(line: str) -> str:
+    return html_lib.unescape(_TAG.sub("", line)).strip()
+
+
+def filter_lines(minimal_html: str) -> str:
+    """Main text from resiliparse's minimal-HTML output, less the lines that read as navigation or boilerplate."""
+    blocks = []
+    for line in minimal_html.split("\n"):
+        text = _text(line)
+        if not text:
+            continue
+        linked = sum(len(_text(a)) for a in _LINK.findall(line))
+        words = len(text.split())
+        drop = (linked / len(text) > MAX_LINK_DENSITY and words < 30
+                or words <= 8 and _BOILERPLATE.match(text) is not None
+                or words <= SHORT_WORDS and len(text) <= SHORT_CHARS and not _SENTENCE_END.search(text)
+                and not _HEADING.match(line))
+        blocks.append([text, drop])
+    for block, after in itertools.pairwise(blocks):
+        text = block[0]
+        if after[1] and len(text.split()) <= TITLE_WORDS and not _SENTENCE_END.search(text):
+            block[1] = True
+    return "\n".join(text for text, drop in blocks if not drop)
+
+
+class ResiliparseExtractor:
+    """resiliparse with DCLM's settings, or refinery's variant of it (line filter, trafilatura fallback)."""
+
+    def __init__(self, line_filter: bool = False, fallback_chars: int = 0, fallback=None):
+        self.line_filter = line_filter
+        self.fallback_chars = fallback_chars
+        self.fallback = fallback  # trafilatura's extract, used when fallback_chars > 0
+
+    def __call__(self, html: str) -> str:
+        from resiliparse.extract.html2text import extract_plain_text
+
+        if self.line_filter:
+            text = filter_lines(extract_plain_text(html, **_FILTER_SETTINGS))
+        else:
+            text = extract_plain_text(html, **DCLM_SETTINGS)
+        if len(text) < self.fallback_chars:
+            # resiliparse's main-content heuristics miss the article of some pages entirely (an empty or
+            # few-line result); trafilatura often finds it there, and only those pages pay for it
+            return self.fallback(html) or text
+        return text
 
 
 class ExtractStage(RefineryStage):
     name = "extract"
     order = 20
-    summary = "trafilatura (favour precision, no comments) in datatrove's sandbox with a per-page timeout"
+    summary = ("main text with trafilatura (FineWeb's settings) or resiliparse (DCLM's, optionally filtered), "
+               "in datatrove's sandbox with a per-page timeout")
     Params = ExtractParams
     reasons = ("timeout", "extraction_failed", "process_died", "empty")
     inspect_metrics = ("html_chars", "text_chars")
     mirrors = Trafilatura
-    preflight_label = "extract (trafilatura; it needs lxml_html_clean)"
+    preflight_label = "extract (trafilatura needs lxml_html_clean; resiliparse its wheel)"
 
     @classmethod
     def preflight(cls, params):
-        import trafilatura
+        if params.engine == "resiliparse" and "Preflight checks" not in ResiliparseExtractor(params.line_filter)(_PAGE):
+            raise RuntimeError("resiliparse returned no text for a simple page")
+        if params.engine == "trafilatura" or params.fallback_chars:
+            import trafilatura
 
-        if not trafilatura.extract(_PAGE, favor_precision=True, include_comments=False):
-            raise RuntimeError("trafilatura returned no text for a simple page")
+            if not trafilatura.extract(_PAGE, favor_precision=True, include_comments=False):
+                raise RuntimeError("trafilatura returned no text for a simple page")
 
-    def __init__(self, output=None, timeout: float = 1.0, **params):
+    def __init__(self, output=None, timeout: float = 1.0, engine: str = "trafilatura", line_filter: bool = False,
+                 fallback_chars: int = 0, **params):
         super().__init__(output)
         self.timeout = timeout
-        self.inner = Trafilatura(timeout=timeout, **params)
+        self.engine = engine
+        # datatrove's Trafilatura step holds FineWeb's settings; the resiliparse engine calls it for its fallback
+        self.trafilatura = Trafilatura(timeout=timeout, **params)
+        if engine == "resiliparse":
+            self.extract = ResiliparseExtractor(line_filter, fallback_chars, self.trafilatura.extract)
+        else:
+            self.extract = self.trafilatura.extract
         self._sandbox = None
 
     def session(self):
-        # import and warm trafilatura here: the sandbox forks from this process, and a child that had to
-        # import it first would miss its start-up deadline (= timeout) and cost the task's first page
-        self.inner.extract("<html><body><p>warm up</p></body></html>")
+        # import and warm the extractors here: the sandbox forks from this process, and a child that had to
+        # import them first would miss its start-up deadline (= timeout) and cost the task's first page
+        self.extract("<html><body><p>warm up</p></body></html>")
+        if self.engine == "resiliparse" and self.extract.fallback_chars:
+            self.trafilatura.extract("<html><body><p>warm up</p></body></html>")
         self._sandbox = extraction_sandbox(self.timeout)
         return self._sandbox
 
@@ -65,14 +172,14 @@ class ExtractStage(RefineryStage):
         html_chars = len(doc.text)
         try:
             if self._sandbox is None:  # called outside run(): extract in-process
-                text = self.inner.extract(doc.text)
+                text = self.extract(doc.text)
             else:
-                text = self._sandbox.process_document(doc.text, self.inner.extract)
+                text = self._sandbox.process_document(doc.text, self.extract)
         except TimeoutError:
             return Drop("timeout", value=float(html_chars), detail=f"> {self.timeout}s")
         except EOFError:
             return Drop("process_died", value=float(html_chars))
-        except Exception as e:  # noqa: BLE001 - trafilatura raised on this page
+        except Exception as e:  # noqa: BLE001 - the extractor raised on this page
             return Drop("extraction_failed", value=float(html_chars), detail=f"{type(e).__name__}: {e}"[:300])
         if not text or not text.strip():
             return Drop("empty", value=float(html_chars))

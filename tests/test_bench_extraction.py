@@ -8,6 +8,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXTRACTION = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "extraction"))
+EXTRACTORS = ("refinery", "trafilatura-defaults", "resiliparse", "resiliparse+filter", "resiliparse+fallback", "fast")
 
 
 def test_extraction_benchmark_smoke():
@@ -28,7 +29,7 @@ def test_extraction_benchmark_smoke():
     rows = [line.split() for line in lines if line.split()[:1] in (["aeb"], ["evaldata"])]
     rows = [row for row in rows if len(row) == len(columns)]
     assert {(r[0], r[1]) for r in rows} == {
-        (d, e) for d in ("aeb", "evaldata") for e in ("refinery", "trafilatura-defaults")
+        (d, e) for d in ("aeb", "evaldata") for e in EXTRACTORS
     }, proc.stdout
     for row in rows:
         values = dict(zip(columns, row))
@@ -41,6 +42,12 @@ def test_extraction_benchmark_smoke():
     ratio = next(line for line in lines if line.startswith("ratio refinery/trafilatura pages/s: "))
     assert float(ratio.rsplit(":", 1)[1]) > 0
     assert any(line.startswith("F1 delta refinery-trafilatura (aeb): ") for line in lines), proc.stdout
+    # one line per extractor: its speed against refinery's (trafilatura, FineWeb's settings) and its F1 deltas
+    for name in EXTRACTORS:
+        line = next((ln for ln in lines if ln.split()[:2] == [name, "pages/s"]), None)
+        assert line is not None, (name, proc.stdout)
+        assert float(line.split("x", 1)[1].split()[0]) > 0, line
+        assert "aeb " in line and "evaldata " in line, line
 
 
 def test_extraction_benchmark_missing_data(tmp_path):

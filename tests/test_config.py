@@ -31,6 +31,8 @@ def base():
         (lambda c: c["executor"].update(workers="two"), "executor.workers: must be a positive integer"),
         (lambda c: c["stages"]["tokenizer"].update(vocab_size=10), "stages.tokenizer.vocab_size: must be at least 258"),
         (lambda c: c["stages"]["extract"].update(timeout=0), "stages.extract.timeout: must be positive"),
+        (lambda c: c["stages"]["extract"].update(engine="jusText"), "stages.extract.engine: must be one of trafilatura, resiliparse"),
+        (lambda c: c["stages"]["extract"].update(fallback_chars=500), "stages.extract: line_filter and fallback_chars apply to engine: resiliparse only"),
         (lambda c: c["stages"]["read"].update(max_record_bytes=-1), "stages.read.max_record_bytes: must be positive"),
         (lambda c: c["stages"]["minhash_dedup"].update(num_perm=0, bands=0, rows=0), "stages.minhash_dedup.num_perm: must be positive"),
         (lambda c: c["stages"]["shards"].update(row_group_rows=0), "stages.shards.row_group_rows: must be positive"),
@@ -64,6 +66,10 @@ def test_shipped_configs_are_valid_and_fineweb_defaults():
     assert cfg.stages["language"] == {"languages": ["en"], "threshold": 0.65}
     assert cfg.stages["c4_quality"]["filter_no_terminal_punct"] is False
     assert (cfg.stages["minhash_dedup"]["bands"], cfg.stages["minhash_dedup"]["rows"]) == (14, 8)
+    # fast.yaml curates as fineweb.yaml does and differs only in how text is extracted
+    fast = load_config("configs/fast.yaml")
+    assert {k: v for k, v in fast.stages.items() if k != "extract"} == {k: v for k, v in cfg.stages.items() if k != "extract"}
+    assert fast.stages["extract"]["engine"] == "resiliparse" and cfg.stages["extract"]["engine"] == "trafilatura"
 
 
 def test_removed_stage_is_not_run():

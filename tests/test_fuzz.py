@@ -4,6 +4,7 @@ and every record or document that enters is accounted for (kept or dropped with 
 import os
 import tempfile
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -58,10 +59,13 @@ HTML_PIECES = st.sampled_from(["<div>", "</div>", "<p>", "</p>", "<table><tr><td
 RANDOM_HTML = st.lists(st.one_of(HTML_PIECES, st.text(max_size=40)), max_size=80).map("".join)
 
 
+@pytest.mark.parametrize("engine", [{}, {"engine": "resiliparse"},
+                                    {"engine": "resiliparse", "line_filter": True, "fallback_chars": 500}],
+                         ids=["trafilatura", "resiliparse", "resiliparse-filter-fallback"])
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(RANDOM_HTML, min_size=1, max_size=4))
-def test_random_html_through_extraction(pages):
-    stage = ExtractStage(**asdict(ExtractStage.Params()))
+def test_random_html_through_extraction(engine, pages):
+    stage = ExtractStage(**{**asdict(ExtractStage.Params()), **engine})
     docs = [Document(text=html, id=f"d{i}", metadata={"url": f"http://x.org/{i}"}) for i, html in enumerate(pages)]
     kept = list(stage.run(iter(docs), rank=0, world_size=1))
     s = stage.stats.stats

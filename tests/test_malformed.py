@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, refinery, stats_json
-from malformed import build_corpus, write_extraction_file
+from malformed import build_corpus, extraction_pages, write_extraction_file
 from stages.read import WarcReadStage
 
 
@@ -90,6 +90,35 @@ def test_a_run_over_the_whole_corpus_completes_and_accounts_for_everything(corpu
     assert "http://slow.example.org/after-the-slow-ones" not in removed_urls
     assert {u for u, o in slow_outcome.items() if o != "kept"} <= removed_urls
     refinery("verify", out)  # exit 0: every stage's in == kept + dropped, removed/ matches
+
+
+@pytest.mark.parametrize("settings", [{"engine": "resiliparse"},
+                                      {"engine": "resiliparse", "line_filter": True, "fallback_chars": 500}],
+                         ids=["resiliparse", "resiliparse-filter-fallback"])
+def test_resiliparse_engine_stays_bounded_on_the_slow_pages(tmp_path, settings):
+    """resiliparse's main-content pass is quadratic in nesting depth: the sandbox's timeout must hold for it too,
+    and the page after the pathological ones must still be extracted by a fresh child process."""
+    import time
+
+    import pyarrow.parquet as pq
+    from datatrove.data import Document
+
+    from stages.base import StageOutput
+    from stages.extract import ExtractStage
+
+    pages = extraction_pages()
+    docs = [Document(text=html, id=slug, metadata={"url": slug}) for slug, html, _ in pages]
+    stage = ExtractStage(output=StageOutput(removed_dir=str(tmp_path)), timeout=1.0, **settings)
+    started = time.monotonic()
+    kept = list(stage.run(iter(docs)))
+    elapsed = time.monotonic() - started
+    # each page costs at most the timeout plus a child's restart; a hang would take minutes
+    assert elapsed < len(pages) * 3.0, elapsed
+    removed = {r["url"]: r["reason"] for r in pq.read_table(tmp_path / "extract" / "00000.parquet").to_pylist()}
+    assert removed["deeply-nested"] == removed["unclosed-nesting"] == "timeout"
+    assert set(removed.values()) <= {"timeout", "empty"}
+    assert [d.id for d in kept][-1] == "after-the-slow-ones" and "Residents said" in kept[-1].text
+    assert len(kept) + len(removed) == len(pages)
 
 
 def test_readme_lists_every_case(corpus):

@@ -1,12 +1,15 @@
 """Each filter stage on crafted documents: keeps what it should, drops what it should, with the right reason
 and the value that decided it; removed rows land in removed/<stage>/."""
 
+import os
+
 import pyarrow.parquet as pq
 import pytest
 from datatrove.data import Document
 
-from conftest import article_html
+from conftest import ROOT, article_html
 from dataclasses import asdict
+from pipeline.config import load_config
 from stages.base import StageOutput
 from stages.c4_quality import C4QualityStage
 from stages.extract import ExtractStage
@@ -97,12 +100,83 @@ def test_url_filter_decides_as_datatrove_on_its_real_lists():
     assert sum(a is not True for a, _ in decisions) > 300  # the listed ones were dropped, and for the same reason
 
 
-def test_extract_keeps_main_text_and_drops_empty(tmp_path):
-    stage = make(ExtractStage, tmp_path)
+ENGINES = {  # every engine and variant a config can choose, with the keys that choose it
+    "trafilatura": {},
+    "resiliparse": {"engine": "resiliparse"},
+    "fast": load_config(os.path.join(ROOT, "configs", "fast.yaml")).stages["extract"],
+}
+
+
+@pytest.mark.parametrize("settings", ENGINES.values(), ids=ENGINES.keys())
+def test_extract_keeps_main_text_and_drops_empty(tmp_path, settings):
+    stage = make(ExtractStage, tmp_path, **settings)
     docs = [doc(article_html([GOOD])), doc("<html><head><script>var a = 1;</script></head><body><img src='x.png'></body></html>")]
     kept, removed = run_stage(stage, docs, tmp_path)
     assert len(kept) == 1 and "village library" in kept[0].text and "Home" not in kept[0].text
+    assert "var a" not in kept[0].text
     assert [r["reason"] for r in removed] == ["empty"]
+
+
+def test_line_filter_drops_navigation_and_boilerplate_keeps_prose():
+    from stages.extract import filter_lines
+
+    links = " ".join(f"<a href='/s/{i}'>Story number {i}</a>" for i in range(5))
+    minimal_html = "\n".join([
+        "<h2>Budget</h2>",
+        f"<p>{GOOD}</p>",
+        "<p>A sentence with <a href='/x'>one link</a> in it &amp; an ampersand.</p>",
+        "<p>Advertisement</p>",
+        "<p>Mateusz Seroka</p>",
+        "<p>More from Relationships</p>",
+        "<h3>Read these stories next time</h3>",
+        f"<p>{links}</p>",
+        "<pre>x = 1 &lt; 2</pre>",
+    ])
+    assert filter_lines(minimal_html).split("\n") == [
+        "Budget",  # a heading stays though short; the title of a dropped link list does not
+        GOOD,
+        "A sentence with one link in it & an ampersand.",
+        "x = 1 < 2",
+    ]
+
+
+def test_extract_engines_on_real_pages(tmp_path):
+    """Each engine through the sandbox on real news pages: most of each article found, little else; and the
+    fast variant's trafilatura fallback recovers pages resiliparse's main-content pass finds nothing on."""
+    import gzip
+    import json
+    import sys
+
+    from conftest import shared_path
+
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    from extraction_quality import prf, token_counts
+
+    aeb = shared_path("extraction", "scrapinghub-aeb")
+    with open(os.path.join(aeb, "ground-truth.json"), encoding="utf-8") as f:
+        truth = json.load(f)
+    pages = list(truth.items())[:12]
+    docs = []
+    for page_id, _ in pages:
+        with gzip.open(os.path.join(aeb, "html", f"{page_id}.html.gz"), "rt", encoding="utf-8", errors="replace") as f:
+            docs.append(Document(text=f.read(), id=page_id, metadata={"url": page_id}))
+    for name, settings in ENGINES.items():
+        stage = make(ExtractStage, tmp_path / name, **settings)
+        kept = list(stage.run(iter([Document(text=d.text, id=d.id, metadata=dict(d.metadata)) for d in docs])))
+        assert len(kept) == len(docs), name
+        counts = [token_counts(d.text, truth[d.id]["articleBody"]) for d in kept]
+        precision, recall, f1 = prf(*map(sum, zip(*counts)))
+        assert f1 > 0.85 and recall > 0.85, (name, precision, recall)
+
+    clarin = os.path.join(shared_path("extraction", "trafilatura-evaldata"), "html", "clarin.com-albertofernandez.html")
+    with open(clarin, encoding="utf-8", errors="replace") as f:
+        html = f.read()
+    got = {}
+    for name in ("resiliparse", "fast"):
+        stage = make(ExtractStage, tmp_path / f"clarin-{name}", **ENGINES[name])
+        got[name] = [d.text for d in stage.run(iter([doc(html)]))]
+    assert got["resiliparse"] == []  # dropped as empty
+    assert "La Cámpora en declaraciones radiales" in got["fast"][0]
 
 
 def test_language(tmp_path):
