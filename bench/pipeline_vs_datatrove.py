@@ -115,6 +115,11 @@ def run_datatrove(files: list[str], out: str, tasks: int, workers: int) -> dict:
     ]
     timings = {}
     for name, steps, n in phases:
+        if name != "curate" and not glob.glob(os.path.join(filtered, "*.jsonl.gz")):
+            # it kept nothing (on a loaded machine every extraction of a tiny input can time out): its JsonlReader
+            # would raise on the empty folder, and there is nothing to deduplicate
+            timings[name] = 0.0
+            continue
         start = time.monotonic()
         executor = LocalPipelineExecutor(pipeline=steps, tasks=n, workers=min(workers, n), logging_dir=os.path.join(out, "logs", name))
         executor.run()
@@ -256,6 +261,13 @@ def datatrove_replay(files: list[str], urls: set[str]) -> dict[str, str]:
                 break
         why[url] = verdict
     return why
+
+
+def _page(url: str) -> str:
+    """A --scale copy's URL without its bench_copy parameter (the page it copies; scrubbed URLs keep it)."""
+    import re
+
+    return re.sub(r"[?&]bench_copy=\d+", "", url)
 
 
 def jaccard(a: set, b: set) -> float:
@@ -456,6 +468,10 @@ def main(argv=None) -> int:
                   f"only datatrove {len(x - y)}, only refinery {len(y - x)}; jaccard {jaccard(x, y):.3f}")
         # dedup keeps one document per cluster, and the two pick different ones (refinery: the smallest id), so the
         # final sets can differ by cluster choice alone; before dedup they should agree
+        if pages:  # copies of one page are duplicates, and the two keep different copies: compare pages too
+            x, y = {_page(u) for u in dt_urls}, {_page(u) for u in r["urls"]}
+            print(f"refinery:{name} kept pages final (bench_copy removed): datatrove {len(x)}, refinery {len(y)}, "
+                  f"both {len(x & y)}; jaccard {jaccard(x, y):.3f}")
         replay = datatrove_replay(files, b - a)
         for url in sorted(a - b):
             print(f"  only datatrove  {url}  refinery: {r['removed'].get(dt_filtered[url], 'not in removed/ (not read?)')}")

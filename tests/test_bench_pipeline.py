@@ -70,4 +70,5 @@ def test_pipeline_benchmark_scale_with_two_configs(tmp_path):
         with open(path, "rb") as f:
             urls += [r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(f) if r.rec_type == "response"]
     assert len(urls) == 24 and len(set(urls)) == 24 and all("bench_copy=" in u for u in urls)
+    assert "refinery:fineweb kept pages final (bench_copy removed)" in out
     assert re.search(r"^ratio refinery/datatrove docs/s: (\d+\.\d\d)$", out.splitlines()[-1])
