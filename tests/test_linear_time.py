@@ -13,7 +13,7 @@ import time
 import pytest
 from datatrove.data import Document
 
-from pipeline.config import stage_defaults
+from dataclasses import asdict
 from stages.c4_quality import C4QualityStage
 from stages.fineweb_quality import FineWebQualityStage
 from stages.gopher_quality import GopherQualityStage
@@ -75,8 +75,7 @@ def assert_linear(fn_for_size, what: str):
 
 
 def document_stages():
-    defaults = stage_defaults()
-    stages = [cls(**defaults[cls.name]) for cls in (PIIStage, GopherRepetitionStage, GopherQualityStage,
+    stages = [cls(**asdict(cls.Params())) for cls in (PIIStage, GopherRepetitionStage, GopherQualityStage,
                                                    C4QualityStage, FineWebQualityStage, LanguageStage)]
     return {stage.name: stage for stage in stages}
 
@@ -111,7 +110,7 @@ def test_minhash_signature_is_linear(unit, tmp_path):
 
 @pytest.fixture(scope="module")
 def url_filter():
-    return URLFilterStage(**stage_defaults()["url_filter"])
+    return URLFilterStage(**asdict(URLFilterStage.Params()))
 
 
 @pytest.mark.parametrize("unit", ["a.", "a-", "a/", "%2", "a", "xxx", "a.b-c/", "1.", ".", "@a:"])
