@@ -1,0 +1,127 @@
+"""Exact, faster equivalents of the counting in datatrove's Gopher filters, and their decisions.
+
+datatrove's GopherRepetitionFilter builds every n-gram of a document as a string, nine times (n = 2..4 joined with
+" " for the top n-gram, n = 5..10 joined with "" for the duplicated n-grams), and GopherQualityFilter loops over
+every character of every word in Python. Here, for the same numbers:
+
+- find_duplicates: the duplicates of a list of strings from one set (len and total length, minus the set's);
+- NGrams(words).top_duplicate(n): the n-grams " ".join(words[i:i+n]) are told apart by word ids (one dict lookup
+  per word), refined from n-1 to n with numpy (np.unique of (class of the (n-1)-gram, id of the next word)): while
+  no word contains " ", two n-grams are the same string exactly when their words are the same. The winner is the
+  most frequent n-gram, and among equally frequent ones the first to occur (Counter.most_common(1) returns the first
+  counted of the maxima), its string length times its count. A word with a " " in it: datatrove's own function.
+- NGrams(words).all_duplicate(n): datatrove's scan, visiting the n-grams "".join(words[i:i+n]) left to right,
+  counting one already seen and jumping n ahead. An n-gram whose string occurs once in the document never counts
+  and, once added, is never looked up: the scan is run over the others only, found with a polynomial hash of the
+  characters (equal strings have equal hashes, so every n-gram that occurs twice is among them; a hash collision
+  only adds one more to scan), and compared as the strings themselves (slices of the joined words).
+- gopher_quality_counts: the per-word tests run once per distinct word, weighted by its count.
+
+The datatrove originals are fingerprinted in stages/compat.py (COPIES) and tests/test_fast_filters.py compares
+decisions and measured values with datatrove's filters, on every document of the sample and of the real pages.
+"""
+
+from collections import Counter
+
+import numpy as np
+
+from stages.compat import find_top_duplicate as datatrove_find_top_duplicate
+from stages.compat import get_n_grams as datatrove_get_n_grams
+
+_B = np.uint64(0x9E3779B97F4A7C15)  # odd: invertible modulo 2**64
+_B_INV = np.uint64(pow(int(_B), -1, 2**64))
+
+
+def find_duplicates(x: list[str]) -> tuple[int, int]:
+    """datatrove's find_duplicates: (elements equal to an earlier one, their total length)."""
+    unique = set(x)
+    return len(x) - len(unique), sum(map(len, x)) - sum(map(len, unique))
+
+
+class NGrams:
+    """The n-gram counts of datatrove's GopherRepetitionFilter for one document's words."""
+
+    def __init__(self, words: list[str]):
+        self.words = words
+        self.n_words = len(words)
+        index: dict[str, int] = {}
+        self.ids = np.fromiter((index.setdefault(w, len(index)) for w in words), dtype=np.int64, count=len(words))
+        self.n_ids = max(len(index), 1)
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        self.offsets = np.concatenate(([0], np.cumsum(lengths)))  # of each word in "".join(words)
+        self.spaced_join_exact = not any(" " in w for w in index)
+        self._classes = {1: self.ids}
+        self._joined = None
+
+    def _classes_of(self, n: int) -> np.ndarray:
+        """For each n-gram start, an int equal for two starts exactly when their n words are equal."""
+        if n not in self._classes:
+            prev = self._classes_of(n - 1)
+            count = self.n_words - n + 1
+            key = prev[:count] * self.n_ids + self.ids[n - 1:]  # prev < n_words, ids < n_ids: no overflow
+            self._classes[n] = np.unique(key, return_inverse=True)[1].reshape(-1)
+        return self._classes[n]
+
+    def top_duplicate(self, n: int) -> int | None:
+        """datatrove's find_top_duplicate(get_n_grams(words, n)); None when there is no n-gram (datatrove skips)."""
+        if self.n_words - n + 1 <= 0:
+            return None
+        if not self.spaced_join_exact:
+            return datatrove_find_top_duplicate(datatrove_get_n_grams(self.words, n))
+        _, first, counts = np.unique(self._classes_of(n), return_index=True, return_counts=True)
+        top = counts.max()
+        i = int(first[counts == top].min())  # the first counted of the most frequent
+        chars = int(self.offsets[i + n] - self.offsets[i]) + n - 1  # the words and the n-1 spaces between them
+        return chars * int(top)
+
+    def all_duplicate(self, n: int) -> int:
+        """datatrove's find_all_duplicate(words, n)."""
+        count = self.n_words - n + 1
+        if count <= 0:
+            return 0
+        if self._joined is None:
+            self._joined = "".join(self.words)
+            codes = np.frombuffer(self._joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+            powers = np.full(len(codes) + 1, _B, dtype=np.uint64)
+            powers[0] = 1
+            inverse = np.full(len(codes), _B_INV, dtype=np.uint64)
+            inverse[:1] = 1
+            self._powers = np.cumprod(powers)  # B**k, modulo 2**64
+            # prefix[j] = sum of code[k] * B**-k for k < j, modulo 2**64 (numpy's unsigned arithmetic wraps)
+            self._prefix = np.concatenate(([np.uint64(0)], np.cumsum(codes * np.cumprod(inverse), dtype=np.uint64)))
+        starts, ends = self.offsets[:count], self.offsets[n:]
+        # the hash of joined[s:e]: sum of code[s+k] * B**-k, whatever s is
+        hashes = (self._prefix[ends] - self._prefix[starts]) * self._powers[starts]
+        _, inverse_index, counts = np.unique(hashes, return_inverse=True, return_counts=True)
+        candidates = np.flatnonzero(counts[inverse_index.reshape(-1)] >= 2)
+        if not len(candidates):
+            return 0
+        joined, offsets = self._joined, self.offsets.tolist()
+        seen = set()
+        repeated, resume = 0, 0  # the scan visits no start before `resume`
+        for i in candidates.tolist():
+            if i < resume:
+                continue
+            s, e = offsets[i], offsets[i + n]
+            gram = joined[s:e]
+            if gram in seen:
+                repeated += e - s
+                resume = i + n
+            else:
+                seen.add(gram)
+        return repeated
+
+
+def gopher_quality_counts(words: list[str], punctuation: set[str], stop_words: set[str]) -> dict:
+    """What GopherQualityFilter computes from the words: the number of non-symbol words (a character outside
+    `punctuation`), the total length of these, the number of words with a letter, the stop words present."""
+    counts = Counter(words)
+    non_symbol = non_symbol_chars = alpha = 0
+    for w, c in counts.items():
+        if not punctuation.issuperset(w):
+            non_symbol += c
+            non_symbol_chars += c * len(w)
+        if any(map(str.isalpha, w)):
+            alpha += c
+    return {"non_symbol": non_symbol, "non_symbol_chars": non_symbol_chars, "alpha": alpha,
+            "stop_words": len(stop_words.intersection(counts))}
