@@ -41,17 +41,20 @@ def find_duplicates(x: list[str]) -> tuple[int, int]:
 class NGrams:
     """The n-gram counts of datatrove's GopherRepetitionFilter for one document's words."""
 
-    def __init__(self, words: list[str]):
+    def __init__(self, words: list[str], dup_ns=()):
+        """dup_ns: the n for which all_duplicate will be asked, prepared together (others are prepared alone)."""
         self.words = words
         self.n_words = len(words)
-        index: dict[str, int] = {}
-        self.ids = np.fromiter((index.setdefault(w, len(index)) for w in words), dtype=np.int64, count=len(words))
+        index = {w: i for i, w in enumerate(dict.fromkeys(words))}
+        self.ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words))
         self.n_ids = max(len(index), 1)
         lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
         self.offsets = np.concatenate(([0], np.cumsum(lengths)))  # of each word in "".join(words)
-        self.spaced_join_exact = not any(" " in w for w in index)
+        self.spaced_join_exact = " " not in "".join(index)  # no word with a space in it
+        self.dup_ns = tuple(dict.fromkeys(dup_ns))
         self._classes = {1: self.ids}
         self._joined = None
+        self._candidates = {}
 
     def _classes_of(self, n: int) -> np.ndarray:
         """For each n-gram start, an int equal for two starts exactly when their n words are equal."""
@@ -68,17 +71,16 @@ class NGrams:
             return None
         if not self.spaced_join_exact:
             return datatrove_find_top_duplicate(datatrove_get_n_grams(self.words, n))
-        _, first, counts = np.unique(self._classes_of(n), return_index=True, return_counts=True)
+        classes = self._classes_of(n)
+        counts = np.bincount(classes)[classes]  # of each n-gram's class, at each start
         top = counts.max()
-        i = int(first[counts == top].min())  # the first counted of the most frequent
+        # the first counted of the most frequent: the first start whose n-gram is among the most frequent
+        i = int(np.argmax(counts == top))
         chars = int(self.offsets[i + n] - self.offsets[i]) + n - 1  # the words and the n-1 spaces between them
         return chars * int(top)
 
-    def all_duplicate(self, n: int) -> int:
-        """datatrove's find_all_duplicate(words, n)."""
-        count = self.n_words - n + 1
-        if count <= 0:
-            return 0
+    def _hashes(self, n: int) -> np.ndarray:
+        """For each n-gram start, a hash of "".join(words[i:i+n]): equal strings, equal hashes."""
         if self._joined is None:
             self._joined = "".join(self.words)
             codes = np.frombuffer(self._joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
@@ -89,11 +91,41 @@ class NGrams:
             self._powers = np.cumprod(powers)  # B**k, modulo 2**64
             # prefix[j] = sum of code[k] * B**-k for k < j, modulo 2**64 (numpy's unsigned arithmetic wraps)
             self._prefix = np.concatenate(([np.uint64(0)], np.cumsum(codes * np.cumprod(inverse), dtype=np.uint64)))
-        starts, ends = self.offsets[:count], self.offsets[n:]
+        starts, ends = self.offsets[: self.n_words - n + 1], self.offsets[n:]
         # the hash of joined[s:e]: sum of code[s+k] * B**-k, whatever s is
-        hashes = (self._prefix[ends] - self._prefix[starts]) * self._powers[starts]
-        _, inverse_index, counts = np.unique(hashes, return_inverse=True, return_counts=True)
-        candidates = np.flatnonzero(counts[inverse_index.reshape(-1)] >= 2)
+        return (self._prefix[ends] - self._prefix[starts]) * self._powers[starts]
+
+    def _prepare(self, ns):
+        """The starts, for each n of ns, of the n-grams whose hash occurs more than once: every n-gram whose string
+        repeats is among them. One sort for all of ns: a hash is salted with its n (equal hashes across two n only
+        make more candidates)."""
+        ns = [n for n in ns if self.n_words - n + 1 > 0]
+        for n in ns:
+            self._candidates[n] = np.empty(0, dtype=np.int64)
+        if not ns:
+            return
+        keys = np.concatenate([self._hashes(n) + np.uint64(n * int(_B) % 2**64) for n in ns])
+        order = np.argsort(keys)
+        ordered = keys[order]
+        same = ordered[1:] == ordered[:-1]
+        repeated = np.zeros(len(keys), dtype=bool)
+        repeated[1:] |= same
+        repeated[:-1] |= same
+        mask = np.empty(len(keys), dtype=bool)
+        mask[order] = repeated
+        at = 0
+        for n in ns:
+            count = self.n_words - n + 1
+            self._candidates[n] = np.flatnonzero(mask[at: at + count])
+            at += count
+
+    def all_duplicate(self, n: int) -> int:
+        """datatrove's find_all_duplicate(words, n)."""
+        if self.n_words - n + 1 <= 0:
+            return 0
+        if n not in self._candidates:
+            self._prepare(self.dup_ns if n in self.dup_ns else (n,))
+        candidates = self._candidates[n]
         if not len(candidates):
             return 0
         joined, offsets = self._joined, self.offsets.tolist()

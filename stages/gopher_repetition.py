@@ -47,7 +47,8 @@ class GopherRepetitionStage(DatatroveFilterStage):
     def ngrams(self, text: str) -> NGrams:
         """The n-gram counts of the text's words, kept for the last text (measured again for removed/, inspect/)."""
         if self._grams[0] is not text:
-            self._grams = (text, NGrams(split_into_words(text, self.inner.language)))
+            self._grams = (text, NGrams(split_into_words(text, self.inner.language),
+                                         [n for n, _ in self.inner.dup_n_grams]))
         return self._grams[1]
 
     def rules(self, text):
