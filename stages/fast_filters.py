@@ -15,7 +15,8 @@ every character of every word in Python. Here, for the same numbers:
   and, once added, is never looked up: the scan is run over the others only, found with a polynomial hash of the
   characters (equal strings have equal hashes, so every n-gram that occurs twice is among them; a hash collision
   only adds one more to scan), and compared as the strings themselves (slices of the joined words).
-- gopher_quality_counts: the per-word tests run once per distinct word, weighted by its count.
+- gopher_quality_counts: the per-word tests run once per distinct word, weighted by its count;
+- OneSentenceShortcut: C4's per-line sentence count without spaCy for a line the sentencizer cannot split.
 
 The datatrove originals are fingerprinted in stages/compat.py (COPIES) and tests/test_fast_filters.py compares
 decisions and measured values with datatrove's filters, on every document of the sample and of the real pages.
@@ -24,6 +25,7 @@ decisions and measured values with datatrove's filters, on every document of the
 from collections import Counter
 
 import numpy as np
+from datatrove.utils.word_tokenizers import WordTokenizer
 
 from stages.compat import find_top_duplicate as datatrove_find_top_duplicate
 from stages.compat import get_n_grams as datatrove_get_n_grams
@@ -157,3 +159,38 @@ def gopher_quality_counts(words: list[str], punctuation: set[str], stop_words: s
             alpha += c
     return {"non_symbol": non_symbol, "non_symbol_chars": non_symbol_chars, "alpha": alpha,
             "stop_words": len(stop_words.intersection(counts))}
+
+
+class OneSentenceShortcut(WordTokenizer):
+    """A word tokenizer for C4QualityFilter: the shared one (`inner`), except that span_tokenize answers a stripped
+    text at once when spaCy's sentencizer cannot split it: every character from the first of the sentencizer's
+    punctuation characters on is punctuation (Unicode category P*). The sentencizer starts a sentence at a token
+    after one made of a punctuation character, when that token is neither punctuation (all its characters P*) nor a
+    punctuation character: every token from that first character on is punctuation, and a token before it comes
+    before any. One sentence then, from the first to the last token: the whole stripped text. Anything else goes to
+    `inner`, as do word_tokenize and sent_tokenize."""
+
+    def __init__(self, inner):
+        super().__init__()
+        import re
+        import unicodedata
+
+        self.inner = inner
+        chars = sorted(inner.sentence_end_chars())
+        self._first_end = re.compile("[" + "".join(re.escape(c) for c in chars) + "]")
+        self._category = unicodedata.category
+
+    def word_tokenize(self, text):
+        return self.inner.word_tokenize(text)
+
+    def sent_tokenize(self, text):
+        return self.inner.sent_tokenize(text)
+
+    def span_tokenize(self, text):
+        if text and text == text.strip() and not self.inner.left_to_datatrove(text):
+            m = self._first_end.search(text)
+            if m is not None:
+                category = self._category
+                if all(category(c)[0] == "P" for c in text[m.start():]):
+                    return [(0, len(text))]
+        return self.inner.span_tokenize(text)

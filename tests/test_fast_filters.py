@@ -212,3 +212,38 @@ def test_top_duplicate_ties_go_to_the_first_counted():
     assert NGrams(words).top_duplicate(2) == find_top_duplicate(get_n_grams(words, 2)) == 6
     words = ["long", "words", "x", "y", "x", "y", "long", "words"]
     assert NGrams(words).top_duplicate(2) == find_top_duplicate(get_n_grams(words, 2)) == 20
+
+
+@pytest.fixture(scope="module")
+def all_lines(sample_and_generated):
+    from datatrove.pipeline.filters.c4_filters import CITATION_REGEX
+
+    edge = ["U.S. policy.", "Hi!!!", 'He said "stop."', "Wait... what", "A. B", "x .y", "end .)", "Yes.\u2019",
+            "Stop!?\u00bb", "one\u3002two", "Fine.[1]", "It is 3.5 m.", "e.g. this", "etc.\u00a0", "Why?\u00a0Why?"]
+    lines = set(edge)
+    for text in sample_and_generated + real_page_texts():
+        for line in text.splitlines():
+            line = line.strip()
+            lines.update(x for x in (line, CITATION_REGEX.sub("", line)) if x)  # C4 splits the line with citations gone
+    return sorted(lines)
+
+
+def test_one_sentence_shortcut_splits_as_datatrove(all_lines):
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    from stages.c4_quality import C4QualityStage
+    from stages.fast_filters import OneSentenceShortcut
+
+    stage = C4QualityStage(**dataclasses.asdict(C4QualityStage.Params()))
+    shortcut = stage.inner.language
+    assert isinstance(shortcut, OneSentenceShortcut), "C4 splits sentences without the shortcut"
+    datatrove_tokenizer = load_word_tokenizer("en")
+    answered = 0
+    for line in all_lines:
+        got = shortcut.span_tokenize(line)
+        if got == [(0, len(line))] and shortcut._first_end.search(line):
+            answered += 1  # answered without spaCy: datatrove's own tokenizer must agree
+            assert datatrove_tokenizer.span_tokenize(line) == got, line
+        else:
+            assert got == shortcut.inner.span_tokenize(line), line
+    assert answered > 100
