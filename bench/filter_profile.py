@@ -7,8 +7,10 @@ Documents: the bundled sample's HTML pages as the extract stage leaves them, plu
 (the documents of tests/test_fast_filters.py). Each document goes through the
 four stages in pipeline order (default parameters), each stage timed alone; `words` is the spaCy word tokenization
 of the document with nothing remembered, which the first stage to split the document pays in a run; the stages are
-timed after it, the words remembered (fineweb_quality still splits the text C4 rewrote). Each figure is the median over the documents of the best of --repeats passes; the two variants (every
-decision by datatrove's filters, as before stages/fast_filters.py, and the stages as they are) alternate per document.
+timed after it, the words remembered (fineweb_quality still splits the text C4 rewrote). Each figure is the median
+over the documents of the best of --repeats passes; the two variants (every
+decision by datatrove's filters and C4 splitting every line with spaCy, as before stages/fast_filters.py; and the
+stages as they are) alternate per document.
 """
 
 import argparse
@@ -35,6 +37,8 @@ def profile(texts, repeats: int) -> dict[str, dict[str, float]]:
     """{variant: {stage: median ms/doc}}; variant "datatrove": every decision by datatrove's filter (as before
     stages/fast_filters.py), "refinery": the stages as they are."""
     from stages.c4_quality import C4QualityStage
+    from stages.compat import use_word_tokenizer
+    from stages.fast_filters import OneSentenceShortcut
     from stages.fineweb_quality import FineWebQualityStage
     from stages.gopher_quality import GopherQualityStage
     from stages.gopher_repetition import GopherRepetitionStage
@@ -46,8 +50,10 @@ def profile(texts, repeats: int) -> dict[str, dict[str, float]]:
         if variant == "datatrove":
             for s in variants[variant]:
                 s.decides_itself = False
+                if isinstance(s.inner.language, OneSentenceShortcut):
+                    use_word_tokenizer(s.inner, s.inner.language.inner)  # C4 splits every line with spaCy
     tok = variants["refinery"][0].inner.language  # the word tokenizer the stages share (word_tokenizer(language))
-    assert all(s.inner.language is tok for v in variants.values() for s in v)
+    assert all(getattr(s.inner.language, "inner", s.inner.language) is tok for v in variants.values() for s in v)
     tok.word_tokenize("warm up the spaCy pipeline.")
     names = ["words"] + [cls.name for cls in classes]
     best = {v: {name: [float("inf")] * len(texts) for name in names} for v in variants}

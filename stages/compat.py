@@ -40,12 +40,14 @@ Hooks:
                               process_document(text, fn) runs fn in a child process and raises TimeoutError past the
                               timeout, EOFError when the child died (fn raising kills it too).
 
-  (reimplementations)          stages/fast_filters.py counts as find_duplicates, get_n_grams + find_top_duplicate and
+  (reimplementations)         stages/fast_filters.py counts as find_duplicates, get_n_grams + find_top_duplicate and
                               find_all_duplicate do, faster; GopherRepetitionStage.rules and GopherQualityStage.rules
                               decide as their filters' filter() do, with those counts. Fingerprinted in COPIES.
+                              (Its OneSentenceShortcut relies on SpacyTokenizerBase's sentence_end_chars.)
 
-COPIES lists datatrove code copied (or reimplemented) in refinery with the fingerprint of the original when it was copied: tests/test_compat.py
-fails, naming the copy, as soon as datatrove changes the original, so the copy is compared again.
+COPIES lists datatrove code copied (or reimplemented) in refinery with the fingerprint of the original when it was
+copied: tests/test_compat.py fails, naming the copy, as soon as datatrove changes the original, so the copy is compared
+again.
 """
 
 import contextlib

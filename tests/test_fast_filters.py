@@ -97,14 +97,16 @@ def datatrove_quality_values(f, text) -> dict:
     n_words = max(len(words), 1)
     non_symbol = [w for w in words if any(ch not in PUNCTUATION_SET for ch in w)]
     lines = text.splitlines() or [""]
+    bullets = sum(s.lstrip().startswith("•") or s.lstrip().startswith("-") for s in lines)
+    end_ellipsis = sum(s.rstrip().endswith("...") or s.rstrip().endswith("…") for s in lines)
     out = {"gopher_short_doc": len(non_symbol), "gopher_long_doc": len(non_symbol)}
     if non_symbol:
         out["gopher_below_avg_threshold"] = out["gopher_above_avg_threshold"] = np.mean([len(w) for w in non_symbol])
     return out | {
         "gopher_too_many_hashes": text.count("#") / n_words,
         "gopher_too_many_ellipsis": (text.count("...") + text.count("…")) / n_words,
-        "gopher_too_many_bullets": sum(s.lstrip().startswith("•") or s.lstrip().startswith("-") for s in lines) / len(lines),
-        "gopher_too_many_end_ellipsis": sum(s.rstrip().endswith("...") or s.rstrip().endswith("…") for s in lines) / len(lines),
+        "gopher_too_many_bullets": bullets / len(lines),
+        "gopher_too_many_end_ellipsis": end_ellipsis / len(lines),
         "gopher_below_alpha_threshold": sum([any((c.isalpha() for c in w)) for w in words]) / n_words,
         "gopher_enough_stop_words": len(f.stop_words.intersection(set(words))),
     }
