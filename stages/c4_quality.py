@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 from datatrove.pipeline.filters.c4_filters import C4QualityFilter
 
-from stages.compat import c4_sentence_count
+from stages.compat import SpacyTokenizerBase, c4_sentence_count, use_word_tokenizer
+from stages.fast_filters import OneSentenceShortcut
 from stages.quality import DatatroveFilterStage
 from stages.registry import key
 
@@ -34,6 +35,12 @@ class C4QualityStage(DatatroveFilterStage):
     reasons = ("lorem_ipsum", "curly_bracket", "too_few_sentences")
     inspect_metrics = ("chars", "too_few_sentences")
     departures = {"filter_no_terminal_punct": "FineWeb turns it off: FineWebQualityFilter has its own punctuation rule"}
+
+    def __init__(self, output=None, **params):
+        super().__init__(output, **params)
+        if isinstance(self.inner.language, SpacyTokenizerBase):
+            # a line spaCy's sentencizer cannot split is one sentence without running spaCy (tests/test_fast_filters.py)
+            use_word_tokenizer(self.inner, OneSentenceShortcut(self.inner.language))
 
     def measures(self, text):
         # lorem ipsum and curly brackets are yes/no rules: only the sentence count has a value

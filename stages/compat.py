@@ -40,8 +40,14 @@ Hooks:
                               process_document(text, fn) runs fn in a child process and raises TimeoutError past the
                               timeout, EOFError when the child died (fn raising kills it too).
 
-COPIES lists datatrove code copied here with the fingerprint of the original when it was copied: tests/test_compat.py
-fails, naming the copy, as soon as datatrove changes the original, so the copy is compared again.
+  (reimplementations)         stages/fast_filters.py counts as find_duplicates, get_n_grams + find_top_duplicate and
+                              find_all_duplicate do, faster; GopherRepetitionStage.rules and GopherQualityStage.rules
+                              decide as their filters' filter() do, with those counts. Fingerprinted in COPIES.
+                              (Its OneSentenceShortcut relies on SpacyTokenizerBase's sentence_end_chars.)
+
+COPIES lists datatrove code copied (or reimplemented) in refinery with the fingerprint of the original when it was
+copied: tests/test_compat.py fails, naming the copy, as soon as datatrove changes the original, so the copy is compared
+again.
 """
 
 import contextlib
@@ -440,4 +446,12 @@ def extraction_sandbox(timeout: float):
 COPIES = {
     "c4_sentence_count": ("datatrove.pipeline.filters.c4_filters:C4QualityFilter.filter", "62d59b94ad2c3fde"),
     "OfflineURLFilter.download_data": ("datatrove.pipeline.filters.url_filter:URLFilter.download_data", "4df00236ab4458f3"),
+    # reimplementations (stages/fast_filters.py, and the stages' `rules`), exact: tests/test_fast_filters.py
+    "fast_filters.find_duplicates": (f"{_REPETITION}:find_duplicates", "6020d331fc4e3eb1"),
+    "fast_filters.NGrams.top_duplicate (n-grams)": (f"{_REPETITION}:get_n_grams", "d090349455822361"),
+    "fast_filters.NGrams.top_duplicate": (f"{_REPETITION}:find_top_duplicate", "a85a42e1b73c471a"),
+    "fast_filters.NGrams.all_duplicate": (f"{_REPETITION}:find_all_duplicate", "1cdd7ab596cfb84f"),
+    "GopherRepetitionStage.rules": (f"{_REPETITION}:GopherRepetitionFilter.filter", "25ae4fb4334f6923"),
+    "GopherQualityStage.rules": ("datatrove.pipeline.filters.gopher_quality_filter:GopherQualityFilter.filter",
+                                 "0394da73df8417c7"),
 }

@@ -2,10 +2,10 @@
 
 from dataclasses import dataclass
 
-import numpy as np
 from datatrove.pipeline.filters.gopher_quality_filter import GopherQualityFilter
 from datatrove.utils.text import PUNCTUATION_SET, split_into_words
 
+from stages.fast_filters import gopher_quality_counts
 from stages.quality import DatatroveFilterStage, ratio
 from stages.registry import key
 
@@ -44,21 +44,56 @@ class GopherQualityStage(DatatroveFilterStage):
                "gopher_too_many_end_ellipsis", "gopher_below_alpha_threshold", "gopher_enough_stop_words")
     inspect_metrics = ("chars", *reasons)
 
-    def measures(self, text):
+    decides_itself = True  # with stages/fast_filters.py's counts: tests/test_fast_filters.py
+
+    def counts(self, text: str):
         words = split_into_words(text, self.inner.language)
+        return words, gopher_quality_counts(words, PUNCTUATION_SET, self.inner.stop_words)
+
+    def rules(self, text):
+        # GopherQualityFilter.filter, rule by rule (COPIES in stages/compat.py); it divides where it does
+        f = self.inner
+        words, c = self.counts(text)
+        n_words, non_symbol = len(words), c["non_symbol"]
+        yield "gopher_short_doc", non_symbol, bool(f.min_doc_words) and non_symbol < f.min_doc_words
+        yield "gopher_long_doc", non_symbol, bool(f.max_doc_words) and non_symbol > f.max_doc_words
+        # numpy's mean of the lengths (exact sums, one division), nan without words: no threshold drops for nan
+        mean = c["non_symbol_chars"] / non_symbol if non_symbol else float("nan")
+        yield "gopher_below_avg_threshold", mean, bool(f.min_avg_word_length) and mean < f.min_avg_word_length
+        yield "gopher_above_avg_threshold", mean, bool(f.max_avg_word_length) and mean > f.max_avg_word_length
+        if f.max_symbol_word_ratio:
+            v = text.count("#") / n_words
+            yield "gopher_too_many_hashes", v, v > f.max_symbol_word_ratio
+            v = (text.count("...") + text.count("…")) / n_words
+            yield "gopher_too_many_ellipsis", v, v > f.max_symbol_word_ratio
+        lines = text.splitlines()
+        if f.max_bullet_lines_ratio:
+            v = sum(s.lstrip().startswith(("•", "-")) for s in lines) / len(lines)
+            yield "gopher_too_many_bullets", v, v > f.max_bullet_lines_ratio
+        if f.max_ellipsis_lines_ratio:
+            v = sum(s.rstrip().endswith(("...", "…")) for s in lines) / len(lines)
+            yield "gopher_too_many_end_ellipsis", v, v > f.max_ellipsis_lines_ratio
+        if f.max_non_alpha_words_ratio:
+            v = c["alpha"] / n_words
+            yield "gopher_below_alpha_threshold", v, v < f.max_non_alpha_words_ratio
+        if f.min_stop_words:
+            v = c["stop_words"]
+            yield "gopher_enough_stop_words", v, v < f.min_stop_words
+
+    def measures(self, text):
+        words, c = self.counts(text)
         n_words = max(len(words), 1)
-        non_symbol = [w for w in words if any(ch not in PUNCTUATION_SET for ch in w)]
+        non_symbol = c["non_symbol"]
         lines = text.splitlines() or [""]
-        out = {"gopher_short_doc": len(non_symbol), "gopher_long_doc": len(non_symbol)}
+        out = {"gopher_short_doc": non_symbol, "gopher_long_doc": non_symbol}
         if non_symbol:  # else datatrove's mean is nan, which no threshold drops for
-            # numpy's mean, as datatrove takes it: a threshold set to this value is met exactly
-            mean = float(np.mean([len(w) for w in non_symbol]))
-            out["gopher_below_avg_threshold"] = out["gopher_above_avg_threshold"] = mean
+            # numpy's mean of the lengths, as datatrove takes it: the sum is exact, then one division
+            out["gopher_below_avg_threshold"] = out["gopher_above_avg_threshold"] = c["non_symbol_chars"] / non_symbol
         return out | {
             "gopher_too_many_hashes": text.count("#") / n_words,
             "gopher_too_many_ellipsis": (text.count("...") + text.count("…")) / n_words,
             "gopher_too_many_bullets": sum(s.lstrip().startswith(("•", "-")) for s in lines) / len(lines),
             "gopher_too_many_end_ellipsis": sum(s.rstrip().endswith(("...", "…")) for s in lines) / len(lines),
-            "gopher_below_alpha_threshold": sum(any(c.isalpha() for c in w) for w in words) / n_words,
-            "gopher_enough_stop_words": len(self.inner.stop_words.intersection(words)),
+            "gopher_below_alpha_threshold": c["alpha"] / n_words,
+            "gopher_enough_stop_words": c["stop_words"],
         }

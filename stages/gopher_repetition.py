@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from datatrove.pipeline.filters.gopher_repetition_filter import GopherRepetitionFilter
 from datatrove.utils.text import split_into_words
 
-from stages.compat import find_all_duplicate, find_duplicates, find_top_duplicate, get_n_grams, repetition_parts
+from stages.compat import repetition_parts
+from stages.fast_filters import NGrams, find_duplicates
 from stages.quality import DatatroveFilterStage, ratio, ngram_problems
 from stages.registry import key
 
@@ -37,20 +38,41 @@ class GopherRepetitionStage(DatatroveFilterStage):
                "duplicated_7_n_grams", "duplicated_8_n_grams", "duplicated_9_n_grams", "duplicated_10_n_grams")
     inspect_metrics = ("chars", *reasons)  # top_N_gram / duplicated_N_n_grams for the n of the configured pairs
 
-    def measures(self, text):
+    decides_itself = True  # with stages/fast_filters.py's counts: tests/test_fast_filters.py
+
+    def __init__(self, output=None, **params):
+        super().__init__(output, **params)
+        self._grams = (None, None)
+
+    def ngrams(self, text: str) -> NGrams:
+        """The n-gram counts of the text's words, kept for the last text (measured again for removed/, inspect/)."""
+        if self._grams[0] is not text:
+            self._grams = (text, NGrams(split_into_words(text, self.inner.language),
+                                         [n for n, _ in self.inner.dup_n_grams]))
+        return self._grams[1]
+
+    def rules(self, text):
+        # GopherRepetitionFilter.filter, rule by rule (COPIES in stages/compat.py)
         f = self.inner
         if not text:
-            return {"empty": 0.0}
-        out = {}
+            yield "empty", 0.0, True
+            return
         for kind, parts in zip(("para", "line"), repetition_parts(f, text)):
             dup_items, dup_chars = find_duplicates(parts)
-            out[f"dup_{kind}_frac"] = dup_items / len(parts)
-            out[f"dup_{kind}_char_frac"] = dup_chars / len(text)
-        words = split_into_words(text, f.language)
-        for n, _ in f.top_n_grams:
-            grams = get_n_grams(words, n)
+            frac, char_frac = getattr(f, f"dup_{kind}_frac"), getattr(f, f"dup_{kind}_char_frac")
+            v = dup_items / len(parts)
+            yield f"dup_{kind}_frac", v, bool(frac) and v > frac
+            v = dup_chars / len(text)
+            yield f"dup_{kind}_char_frac", v, bool(char_frac) and v > char_frac
+        grams = self.ngrams(text)
+        for n, frac in f.top_n_grams:
+            top = grams.top_duplicate(n)
             # fewer than n words: no n-gram repeats (datatrove skips the rule; its counter would fail on none)
-            out[f"top_{n}_gram"] = find_top_duplicate(grams) / len(text) if grams else 0.0
-        for n, _ in f.dup_n_grams:
-            out[f"duplicated_{n}_n_grams"] = find_all_duplicate(words, n) / len(text)
-        return out
+            v = 0.0 if top is None else top / len(text)
+            yield f"top_{n}_gram", v, top is not None and v > frac
+        for n, frac in f.dup_n_grams:
+            v = grams.all_duplicate(n) / len(text)
+            yield f"duplicated_{n}_n_grams", v, v > frac
+
+    def measures(self, text):
+        return {reason: value for reason, value, _ in self.rules(text)}

@@ -37,8 +37,21 @@ class DatatroveFilterStage(RefineryStage):
         # the filters only use `language` to pick a word tokenizer; this one is datatrove's, doing less work
         use_word_tokenizer(self.inner, word_tokenizer(self.inner.language))
 
+    def rules(self, text: str):
+        """A stage may decide itself, with the same outcome as datatrove's filter: then this yields (reason, value,
+        drops) for the filter's rules in datatrove's order, each rule's value the one datatrove compares and `drops`
+        its verdict, raising where datatrove's filter raises. tests/test_fast_filters.py checks it against datatrove."""
+        raise NotImplementedError
+
+    decides_itself = False  # True where `rules` decides instead of datatrove's filter
+
     def process(self, doc: Document) -> Drop | None:
         text = doc.text  # C4 rewrites doc.text of the documents it keeps
+        if self.decides_itself:
+            for reason, value, drops in self.rules(text):
+                if drops:
+                    return Drop(reason, value=value)
+            return None
         keep, reason = filter_verdict(self.inner.filter(doc))
         if keep:
             return None
