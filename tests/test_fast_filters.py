@@ -39,7 +39,7 @@ def extracted_sample_texts() -> list[str]:
     for page in build_pages(0):
         if page.get("status") or page.get("content_type") or page["kind"] in ("binary_as_html", "bad_content_encoding"):
             continue
-        text = extract.inner.extract(page["html"])
+        text = extract.extract(page["html"])
         if text:
             texts.append(text)
     return texts
@@ -64,7 +64,7 @@ def real_page_texts() -> list[str]:
                 payload = f.read()
             decoded = decode_html(payload, None)  # (text, ...) as the read stage decodes it, or None
             html = payload.decode("utf-8", "replace") if decoded is None else decoded[0]
-            text = extract.inner.extract(html)
+            text = extract.extract(html)
             if text:
                 texts.append(text)
     truth = os.path.join(folder, "scrapinghub-aeb", "ground-truth.json")

@@ -37,7 +37,7 @@ def sample_texts() -> list[str]:
             continue  # not an HTML page with text
         if page["kind"] in ("article", "near_dup", "exact_dup") and i % 5:
             continue  # a fifth of the articles and their copies: they are alike
-        text = extract.inner.extract(page["html"])
+        text = extract.extract(page["html"])
         if text and text not in texts:
             texts.append(text)
     return texts
