@@ -181,7 +181,9 @@ class WarcReadStage(RefineryStage):
         start, tried, first_error, skipped, resyncs = 0, set(), None, 0, 0
         resyncable = True  # False once read as one gzip stream, whose offsets are not file offsets
         kind = ""  # the kind of file, looked at on the first error only, not for every file
-        fast, already = self.engine == "fastwarc", 0
+        # FastWARC reads local files; a remote file object (HTTP, S3) is read by warcio: re-reading the stretch FastWARC
+        # did not vouch for needs seeks that fsspec's HTTP files answer differently from a local file
+        fast, already = self.engine == "fastwarc" and _is_local(path), 0
         while True:
             tried.add(start)
             try:
@@ -532,6 +534,10 @@ def _next_record_start(path: str, kind: str, after: int, tried: set) -> int | No
                 return None
             keep = min(len(buf), overlap)
             base, buf = base + len(buf) - keep, buf[-keep:]
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path or path.startswith("file://")
 
 
 def _dump_from_path(path: str) -> str | None:

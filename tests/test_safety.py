@@ -167,11 +167,13 @@ def hostile_run(tmp_path_factory):
 
     rng = random.Random(5)
     records = []
+    # every page carries every string, in its text and its URL, so whichever pages the report picks as examples
+    # (by a hash of their random record ids) show them
+    every = " ".join(HOSTILE)
+    escaped = every.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     for i, topic in enumerate(sorted(TOPICS)[:8]):
         title, paragraphs = _article(rng, topic)
-        hostile = HOSTILE[i % len(HOSTILE)]
-        escaped = hostile.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        url = f"https://news-{i}.example.org/{hostile.replace(' ', '%20')}?q=__DATA__&x=\"'<!--<script>"
+        url = f"https://news-{i}.example.org/{HOSTILE[0].replace(' ', '%20')}?q=__DATA__&x=\"'<!--<script>&y=1"
         records.append({"url": url, "body": article_html([escaped] + paragraphs + [escaped], title)})
     records.append({"url": "javascript:alert(document.cookie)//__TITLE__", "body": article_html(["</script>"] * 3)})
     warc = write_warc(str(base / "hostile.warc.gz"), records)
