@@ -30,7 +30,7 @@ def documents() -> list[str]:
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     from test_fast_filters import extracted_sample_texts, real_page_texts
 
-    return extracted_sample_texts() + real_page_texts()
+    return extracted_sample_texts() + list(real_page_texts())
 
 
 def profile(texts, repeats: int) -> dict[str, dict[str, float]]:

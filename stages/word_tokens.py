@@ -1,8 +1,14 @@
 """datatrove's spaCy word tokenizer, giving the same words and sentences for less work.
 
 The four quality filters split every document into words (Gopher repetition, Gopher quality, FineWeb) and
-every line into sentences (C4) with datatrove's `SpaCyTokenizer`, which is most of their time. Three savings,
-none of which changes a result (tests/test_word_tokens.py compares against datatrove's tokenizer):
+every line into sentences (C4) with datatrove's `SpaCyTokenizer`, which is most of their time. The savings,
+none of which changes a result (tests/test_word_tokens.py compares against datatrove's tokenizer, on real pages
+and on generated text dense in spaCy's special cases):
+- spaCy tokenizes each run of non-whitespace characters (a chunk: "word," or "(see") on its own, so the tokens
+  of each chunk are remembered (up to `max_chunks` chunks) and a text is split at whitespace and looked up; new
+  chunks are tokenized together, one call per text. The one step of spaCy's that looks across chunks, its
+  special-case matcher, is covered: neighbours it might join are tokenized together in context (_CrossingRules);
+- sentences are found over those tokens by the sentencizer's own rule (`_sentence_spans`), without a spaCy Doc;
 - words come from spaCy's tokenizer alone: datatrove runs the whole pipeline, sentencizer included, to get
   tokens the sentencizer does not change;
 - the words of the last few texts are remembered: the same text reaches three filters, and datatrove's own
@@ -81,13 +87,55 @@ def import_spacy_without_torch():
         del sys.modules["torch"]  # a later `import torch` works as usual
 
 
+class _CrossingRules:
+    """Which neighbouring chunks (runs of non-whitespace characters) spaCy's tokenizer might not tokenize apart.
+
+    spaCy tokenizes each chunk on its own but in one step: its special-case matcher looks for the affix tokenization
+    (the pattern) of every special case with affixes (":)", "Ala.", "10a.m.") over the whole document, and a match
+    crossing a space, though never applied (its text, with the space, is no rule), may hide one that would have been.
+    Such a match holds, for neighbours A B, the pair (A's last, B's first token before the matcher) as consecutive
+    tokens of a pattern. The tokens known here are those after it: where a special case was applied at a chunk's
+    edge, the edge token is the rule's own and the one before was its pattern's, so both are tried."""
+
+    def __init__(self, nlp):
+        from spacy.attrs import ORTH
+        from spacy.tokenizer import Tokenizer
+
+        tok = nlp.tokenizer
+        plain = Tokenizer(nlp.vocab, rules={}, prefix_search=tok.prefix_search, suffix_search=tok.suffix_search,
+                          infix_finditer=tok.infix_finditer, token_match=tok.token_match, url_match=tok.url_match)
+        self.pairs, self.last_was, self.first_was = set(), {}, {}
+        for string, substrings in tok.rules.items():
+            # the strings spaCy adds to its matcher (Tokenizer.add_special_case)
+            if tok.faster_heuristics and not (tok.find_prefix(string) or tok.find_infix(string)
+                                              or tok.find_suffix(string) or " " in string):
+                continue
+            pattern, output = [t.text for t in plain(string)], [s[ORTH] for s in substrings]
+            self.pairs.update(zip(pattern, pattern[1:]))
+            self.last_was.setdefault(output[-1], {output[-1]}).add(pattern[-1])
+            self.first_was.setdefault(output[0], {output[0]}).add(pattern[0])
+        lasts, firsts = {a for a, _ in self.pairs}, {b for _, b in self.pairs}
+        self.may_end = frozenset(lasts | {t for t, was in self.last_was.items() if was & lasts})
+        self.may_start = frozenset(firsts | {t for t, was in self.first_was.items() if was & firsts})
+
+    def joined(self, last: str, first: str) -> bool:
+        pairs = self.pairs
+        return any((a, b) in pairs for a in self.last_was.get(last, (last,)) for b in self.first_was.get(first, (first,)))
+
+
 class FastSpacyTokenizer(SpacyTokenizerBase):
-    def __init__(self, language: str, remember: int = 16, max_vocab: int = 300_000):
+    def __init__(self, language: str, remember: int = 16, max_vocab: int = 300_000, max_chunks: int = 200_000):
         super().__init__(language)
-        self.remember, self.max_vocab = remember, max_vocab
+        self.remember, self.max_vocab, self.max_chunks = remember, max_vocab, max_chunks
         self.rebuilds = 0
+        self.whole_texts = 0  # texts spaCy tokenized whole (a run longer than MAX_RUN, or "IS_ALPHA")
+        self.in_context = 0  # runs of chunks spaCy tokenized together (_chunk_tokens)
         self._words: OrderedDict[str, list[str]] = OrderedDict()
+        self._chunks: dict[str, tuple] = {}  # chunk -> (its tokens, may its last token join, may its first)
+        self._crossing = None
         self._sentence_end = None
+        self._punct: dict[str, bool] = {}
+        self._sentence_ends = None
 
     @property
     def tokenizer(self):
@@ -99,7 +147,8 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
 
     def __getstate__(self):
         # the spaCy pipeline and the remembered words are rebuilt in each worker process
-        return {**super().__getstate__(), "_words": OrderedDict(), "_sentence_end": None}
+        return {**super().__getstate__(), "_words": OrderedDict(), "_chunks": {}, "_crossing": None,
+                "_sentence_end": None, "_punct": {}, "_sentence_ends": None}
 
     def word_tokenize(self, text: str) -> list[str]:
         words = self._words.get(text)
@@ -120,9 +169,76 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
         nlp.max_length = len(text) + 10
         return nlp
 
+    # -- chunks: spaCy's tokens of each run of non-whitespace characters, remembered across texts --------------
+    def _chunk_tokens(self, text: str, chunks: list[str]) -> list[tuple] | None:
+        """spaCy's tokens of each chunk of `text` (its runs of non-whitespace characters, in order), from what is
+        remembered (new chunks tokenized together, _learn); None when spaCy must see the text whole: a chunk longer
+        than MAX_RUN, or a token spanning chunks. Neighbours its special-case matcher might join (_CrossingRules)
+        are tokenized together, in context: each run of them as the stretch of text it spans, which no match leaves."""
+        entries = list(map(self._chunks.get, chunks))
+        if None in entries:
+            new = list(dict.fromkeys(c for c, e in zip(chunks, entries) if e is None))
+            if any(len(c) > MAX_RUN for c in new):
+                return None
+            learned = self._learn(new)
+            entries = [learned[c] if e is None else e for c, e in zip(chunks, entries)]
+        crossing = self._crossing
+        joined = [i for i, ((a, _, a_ends), (b, b_starts, _)) in enumerate(zip(entries, entries[1:]))
+                  if a_ends and b_starts and crossing.joined(a[-1], b[0])]
+        tokens = [e[0] for e in entries]
+        if joined:
+            starts = [m.start() for m in _CHUNK.finditer(text)]
+            for first, last in _runs(joined):
+                self.in_context += 1
+                offset, end = starts[first], starts[last] + len(chunks[last])
+                stretch = text[offset:end]
+                found, i = [[] for _ in range(first, last + 1)], first
+                for token in self._nlp(stretch).make_doc(stretch):
+                    if token.text.isspace():
+                        continue
+                    if _HAS_WHITESPACE.search(token.text):
+                        return None  # a special case with a space in it, applied: spaCy sees the text whole
+                    while offset + token.idx >= starts[i] + len(chunks[i]):
+                        i += 1
+                    found[i - first].append(token.text)
+                tokens[first : last + 1] = [tuple(t) for t in found]
+        return tokens
+
+    def _learn(self, chunks: list[str]) -> dict[str, tuple]:
+        """Tokenizes new chunks in one call, one per line: a line break is a token of its own, which no special case
+        holds (checked: a chunk's tokens make the chunk), so no match crosses it and each chunk gets its tokens as
+        if alone."""
+        text = "\n".join(chunks)
+        nlp = self._nlp(text)
+        if self._crossing is None:
+            self._crossing = _CrossingRules(nlp)
+        crossing = self._crossing
+        if len(self._chunks) + len(chunks) > self.max_chunks:
+            self._chunks.clear()  # bounds memory; results never depend on what is remembered
+        groups = [[]]
+        for token in nlp.make_doc(text):
+            if token.text == "\n":
+                groups.append([])
+            else:
+                groups[-1].append(token.text)
+        learned = dict(zip(chunks, groups))
+        if len(groups) != len(chunks) or any("".join(toks) != chunk for chunk, toks in learned.items()):
+            # a special case holding a line break joined two: each chunk alone then
+            learned = {chunk: [t.text for t in nlp.make_doc(chunk)] for chunk in chunks}
+        for chunk, toks in learned.items():
+            entry = (tuple(toks), toks[0] in crossing.may_start, toks[-1] in crossing.may_end)
+            self._chunks[chunk] = learned[chunk] = entry
+        return learned
+
     def _tokenize_words(self, text: str) -> list[str]:
         if self.left_to_datatrove(text):
             return super().word_tokenize(text)
+        chunks = text.split()  # str.split and spaCy split at the same (isspace) characters
+        tokens = self._chunk_tokens(text, chunks)
+        if tokens is not None:
+            # whitespace tokens are all that strip_strings removes: a chunk's tokens hold no whitespace
+            return [t for chunk in tokens for t in chunk]
+        self.whole_texts += 1
         if len(text) > MAX_RUN:
             text = _cut_long_runs(text)[0]
         return strip_strings([token.text for token in self._nlp(text).make_doc(text)])
@@ -137,6 +253,10 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
             # the sentencizer only ends a sentence after one of its punctuation characters, and a sentence spans
             # its first to its last token: for a stripped text, all of it (C4 strips every line it splits)
             return [(0, len(text))]
+        spans = self._sentence_spans(text)
+        if spans is not None:
+            return spans
+        self.whole_texts += 1
         inserted = []
         if len(text) > MAX_RUN:
             text, inserted = _cut_long_runs(text)
@@ -146,6 +266,68 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
             spans = [(a - bisect.bisect_left(inserted, a), b - bisect.bisect_left(inserted, b)) for a, b in spans]
         return spans
 
+    def _sentence_spans(self, text: str) -> list[tuple[int, int]] | None:
+        """spaCy's sentencizer over the remembered chunk tokens (None: see _chunk_tokens). Its rule: a sentence
+        starts at the first token, and at a token that is neither punctuation nor a sentence-end character after one
+        that was a sentence-end character; a sentence ends with the token before the next start. Whitespace other
+        than one space after a chunk is a token of its own, which is not punctuation."""
+        parts = _WHITESPACE.split(text)  # chunk, whitespace, chunk, ...: a chunk "" at either end, where whitespace is
+        tokens = self._chunk_tokens(text, [part for part in parts[0::2] if part])
+        if tokens is None:
+            return None
+        if self._sentence_ends is None:
+            self._sentence_ends = frozenset(self.sentence_end_chars())
+        ends, is_punct = self._sentence_ends, self._is_punct
+        starts, stops, seen, pos, chunk = [], [], False, 0, iter(tokens)
+        for i, part in enumerate(parts):
+            if not part:
+                continue
+            if i % 2:
+                skip = 1 if (part[0] == " " and pos > 0) else 0  # one space after a chunk is no token
+                if len(part) > skip:
+                    if seen or not starts:  # seen: a start (whitespace is neither punctuation nor an end)
+                        starts.append(pos + skip)
+                        stops.append(None)
+                        seen = False
+                    stops[-1] = pos + len(part)
+                pos += len(part)
+                continue
+            for token in next(chunk):
+                end = pos + len(token)
+                if seen and token not in ends and not is_punct(token):
+                    starts.append(pos)
+                    stops.append(end)
+                    seen = False
+                else:
+                    if not starts:
+                        starts.append(pos)
+                        stops.append(end)
+                    seen = seen or token in ends
+                    stops[-1] = end
+                pos = end
+        return list(zip(starts, stops))
+
+    def _is_punct(self, token: str) -> bool:
+        value = self._punct.get(token)
+        if value is None:
+            value = self._punct[token] = bool(self.tokenizer.vocab[token].is_punct)
+        return value
+
+
+_WHITESPACE = re.compile(r"(\s+)")  # Python's \s is str.isspace, spaCy's whitespace
+_CHUNK = re.compile(r"\S+")
+_HAS_WHITESPACE = re.compile(r"\s")
+
+
+def _runs(joined: list[int]):
+    """(first, last) chunk of each run of neighbours, from the sorted indices i of the joined pairs (i, i + 1)."""
+    first = prev = joined[0]
+    for i in joined[1:]:
+        if i != prev + 1:
+            yield first, prev + 1
+            first = i
+        prev = i
+    yield first, prev + 1
 
 _SHARED: dict[str, object] = {}
 

@@ -8,6 +8,7 @@ with datatrove's own counting functions, exactly.
 """
 
 import dataclasses
+import functools
 import gzip
 import json
 import math
@@ -45,7 +46,8 @@ def extracted_sample_texts() -> list[str]:
     return texts
 
 
-def real_page_texts() -> list[str]:
+@functools.cache
+def real_page_texts() -> tuple[str, ...]:
     """Every page under ../shared/data/extraction, extracted as the extract stage does, and the Scrapinghub
     benchmark's article bodies; [] when the data is not there."""
     from stages.extract import ExtractStage
@@ -71,7 +73,7 @@ def real_page_texts() -> list[str]:
     if os.path.exists(truth):
         with open(truth, encoding="utf-8") as f:
             texts += [e["articleBody"] for e in json.load(f).values() if e.get("articleBody", "").strip()]
-    return texts
+    return tuple(texts)  # shared by the tests that use it (extracting every page once)
 
 
 # -- the values, with datatrove's own functions ----------------------------------------------------------------------
@@ -223,7 +225,7 @@ def all_lines(sample_and_generated):
     edge = ["U.S. policy.", "Hi!!!", 'He said "stop."', "Wait... what", "A. B", "x .y", "end .)", "Yes.\u2019",
             "Stop!?\u00bb", "one\u3002two", "Fine.[1]", "It is 3.5 m.", "e.g. this", "etc.\u00a0", "Why?\u00a0Why?"]
     lines = set(edge)
-    for text in sample_and_generated + real_page_texts():
+    for text in sample_and_generated + list(real_page_texts()):
         for line in text.splitlines():
             line = line.strip()
             lines.update(x for x in (line, CITATION_REGEX.sub("", line)) if x)  # C4 splits the line with citations gone

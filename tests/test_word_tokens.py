@@ -4,6 +4,7 @@ import glob
 import os
 
 import pyarrow.parquet as pq
+import pytest
 from datatrove.utils.text import split_into_parts
 from datatrove.utils.word_tokenizers import SpaCyTokenizer
 
@@ -116,3 +117,60 @@ def test_runs_longer_than_max_run_lose_no_character():
     assert "".join(words) == text.replace(" ", "")
     assert words.count("!") == 2 * MAX_RUN + 7 and words[-4:] == ["x" * MAX_RUN, "x", "end", "."]  # cut after MAX_RUN
     assert fast.span_tokenize(text) == stock.span_tokenize(text)  # offsets into the text as given
+
+
+def _special_case_dense_texts(n: int, seed: int) -> list[str]:
+    """Texts made of spaCy's special cases (emoticons, abbreviations, contractions, "10a.m."), pieces of them and
+    plain words, glued or apart by every kind of whitespace: where tokens of neighbouring chunks could interact."""
+    import random
+
+    rules = sorted(SpaCyTokenizer("en").tokenizer.tokenizer.rules)
+    pieces = ["the", "Ala", "a", "m", "and", "it", "s", "'s", "8", "10", "p", "D", "co", "e.g", "U.S.", "3.14",
+              "(", ")", ":", ".", ",", "!", "?", "-", "'", '"', "—", "…", "🙂", "Mr", "!!", "...", "_", "^_^"]
+    gaps = [" ", " ", " ", "", "", "  ", "\n", "\t", " \t", "\xa0", "\u3000", " \n "]
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(0, 14)):
+            parts += [rng.choice(rules) if rng.random() < 0.4 else rng.choice(pieces), rng.choice(gaps)]
+        text = "".join(parts)
+        texts.append(text.strip() if rng.random() < 0.5 else text)
+    return texts
+
+
+def test_same_words_and_sentences_on_text_dense_in_special_cases():
+    stock, fast = SpaCyTokenizer("en"), FastSpacyTokenizer("en", remember=0)
+    for text in _special_case_dense_texts(2500, seed=1):
+        assert fast.word_tokenize(text) == stock.word_tokenize(text), repr(text)
+        assert fast.span_tokenize(text) == stock.span_tokenize(text), repr(text)
+    assert fast.in_context > 0  # neighbours were tokenized together, in context, and still gave spaCy's words
+
+
+def test_same_words_and_sentences_on_every_real_page():
+    from test_fast_filters import real_page_texts
+
+    texts = real_page_texts()
+    if not texts:
+        pytest.skip("../shared/data is absent")
+    stock, fast = SpaCyTokenizer("en"), FastSpacyTokenizer("en", remember=0)
+    for text in texts:
+        assert fast.word_tokenize(text) == stock.word_tokenize(text), text[:80]
+        for line in text.splitlines():
+            line = line.strip()
+            assert fast.span_tokenize(line) == stock.span_tokenize(line), line[:80]
+
+
+def test_a_special_case_across_a_space_is_applied_as_spacy_applies_it():
+    # spaCy's special-case matcher works on the whole text: a case with a space in it joins tokens of two chunks,
+    # which chunk by chunk would be "foo" "." and "(" "bar"
+    from spacy.attrs import ORTH
+
+    stock, fast = SpaCyTokenizer("en"), FastSpacyTokenizer("en", remember=0)
+    for tok in (stock, fast):
+        tok.tokenizer.tokenizer.add_special_case("foo. (bar", [{ORTH: "foo. (bar"}])
+    assert stock.word_tokenize("a foo. (bar b") == ["a", "foo. (bar", "b"]
+    for text in ("a foo. (bar b", "foo. (bar", "a foo. (baz b. foo. (bar!", "(bar foo. b", "foo.\n(bar",
+                 "foo.  (bar. Next", "One. foo. (bar. Two"):
+        assert fast.word_tokenize(text) == stock.word_tokenize(text), text
+        assert fast.span_tokenize(text) == stock.span_tokenize(text), text
