@@ -35,6 +35,7 @@ BUILTIN = (
     "stages.c4_quality:C4QualityStage",
     "stages.fineweb_quality:FineWebQualityStage",
     "stages.minhash_dedup:MinhashDedupStage",
+    "stages.quality_classifier:QualityClassifierStage",
     "stages.pii:PIIStage",
     "stages.tokenizer:TokenizerStep",
     "stages.token_shards:ShardsStep",
