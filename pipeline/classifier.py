@@ -130,6 +130,7 @@ def _table(scores: list[float], labels: list[str], threshold: float) -> dict:
 
 
 THRESHOLDS = (0.1, 0.3, 0.5, 0.7, 0.9)
+TRIES = 4
 
 
 def train_classifier(positive: list[str], negative: list[str], out: str, max_per_class: int | None = None,
@@ -153,8 +154,19 @@ def train_classifier(positive: list[str], negative: list[str], out: str, max_per
         with io.open(data, "w", encoding="utf-8", errors="replace") as f:
             for label, text in train:
                 f.write(f"__label__{label} {prepare_fasttext(text)}\n")
-        model = fasttext.train_supervised(input=data, lr=lr, dim=dim, epoch=epoch, wordNgrams=word_ngrams,
-                                          minCount=min_count, bucket=bucket, seed=seed, thread=1, verbose=0)
+        model = None
+        for attempt in range(1, TRIES + 1):
+            try:
+                model = fasttext.train_supervised(input=data, lr=lr, dim=dim, epoch=epoch, wordNgrams=word_ngrams,
+                                                  minCount=min_count, bucket=bucket, seed=seed, thread=1, verbose=0)
+                break
+            except RuntimeError as e:
+                if "NaN" not in str(e):
+                    raise
+                log(f"fastText stopped on a NaN (try {attempt} of {TRIES}; it happens to this fastText build on "
+                    f"small training sets, depending on the process's memory){'; trying again' if attempt < TRIES else ''}")
+        if model is None:
+            raise SourceError(f"fastText hit a NaN {TRIES} times: give it more texts, or another --lr or --dim")
     with atomic_path(out, "model") as tmp_out:
         model.save_model(tmp_out)
     result = {"model": out, "per_class": per_class, "train": len(train), "holdout": len(test), "table": []}
