@@ -269,6 +269,7 @@ class QualityClassifierStage(RefineryStage):
     inspect_metrics = ("chars", FIELD)
     fields = ((FIELD, pa.float64()),)
     preflight_label = "quality_classifier (the model file)"
+    needs_user_file = "model"  # no model ships with refinery: the bundled sample runs without this stage
 
     @classmethod
     def preflight(cls, params):
