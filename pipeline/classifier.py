@@ -133,12 +133,27 @@ THRESHOLDS = (0.1, 0.3, 0.5, 0.7, 0.9)
 TRIES = 4
 
 
+def train_supervised(data: str, log=print, **options):
+    """fasttext.train_supervised on one thread (its result then depends on the seed only). This fastText build
+    sometimes stops with "Encountered NaN" at the start of training, depending on the state of the process (the
+    same call in one process fails and succeeds alternately; seen on small training sets): such a try is
+    repeated, up to TRIES times."""
+    import fasttext
+
+    for attempt in range(1, TRIES + 1):
+        try:
+            return fasttext.train_supervised(input=data, thread=1, verbose=0, **options)
+        except RuntimeError as e:
+            if "NaN" not in str(e):
+                raise
+            log(f"fastText stopped on a NaN (try {attempt} of {TRIES})" + ("; trying again" if attempt < TRIES else ""))
+    raise SourceError(f"fastText stopped on a NaN {TRIES} times: give it more texts, or another --lr or --dim")
+
+
 def train_classifier(positive: list[str], negative: list[str], out: str, max_per_class: int | None = None,
                      holdout: float = 0.1, epoch: int = 5, dim: int = 100, lr: float = 0.1, word_ngrams: int = 2,
                      bucket: int = 2_000_000, min_count: int = 1, seed: int = 1, log=print) -> dict:
     """Trains and writes the model (atomically); returns the figures it printed."""
-    import fasttext
-
     from stages.quality_classifier import FastTextScorer, prepare_fasttext
 
     pos, neg = read_texts(positive), read_texts(negative)
@@ -154,19 +169,8 @@ def train_classifier(positive: list[str], negative: list[str], out: str, max_per
         with io.open(data, "w", encoding="utf-8", errors="replace") as f:
             for label, text in train:
                 f.write(f"__label__{label} {prepare_fasttext(text)}\n")
-        model = None
-        for attempt in range(1, TRIES + 1):
-            try:
-                model = fasttext.train_supervised(input=data, lr=lr, dim=dim, epoch=epoch, wordNgrams=word_ngrams,
-                                                  minCount=min_count, bucket=bucket, seed=seed, thread=1, verbose=0)
-                break
-            except RuntimeError as e:
-                if "NaN" not in str(e):
-                    raise
-                log(f"fastText stopped on a NaN (try {attempt} of {TRIES}; it happens to this fastText build on "
-                    f"small training sets, depending on the process's memory){'; trying again' if attempt < TRIES else ''}")
-        if model is None:
-            raise SourceError(f"fastText hit a NaN {TRIES} times: give it more texts, or another --lr or --dim")
+        model = train_supervised(data, log, lr=lr, dim=dim, epoch=epoch, wordNgrams=word_ngrams, minCount=min_count,
+                                 bucket=bucket, seed=seed)
     with atomic_path(out, "model") as tmp_out:
         model.save_model(tmp_out)
     result = {"model": out, "per_class": per_class, "train": len(train), "holdout": len(test), "table": []}
