@@ -124,7 +124,8 @@ def run_direct_batched(model_path: str, label: str, texts: list[str], batch: int
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--docs", help="a folder of documents Parquet files (e.g. a run's documents/)")
-    p.add_argument("--n", type=int, default=4000, help="documents (generated, or the first N of --docs)")
+    p.add_argument("--n", type=int, default=4000,
+                   help="documents (generated, or the first N of --docs, repeated when it has fewer)")
     p.add_argument("--model", help="a fastText model (default: train one here)")
     p.add_argument("--label", default="hq")
     p.add_argument("--bucket", type=int, default=200_000)
@@ -136,6 +137,9 @@ def main(argv=None) -> int:
     if args.tiny:
         args.n, args.bucket, args.dim, args.repeat = 200, 5000, 16, 2
     texts = read_docs(args.docs, args.n) if args.docs else generated(args.n, args.seed)
+    distinct = len(texts)
+    if texts and len(texts) < args.n:  # a small run: its documents repeated, so model loading does not dominate
+        texts = (texts * (args.n // len(texts) + 1))[: args.n]
     chars = sum(len(t) for t in texts)
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model
@@ -143,7 +147,8 @@ def main(argv=None) -> int:
             model = os.path.join(tmp, "model.bin")
             train_model(model, args.bucket, args.dim, args.seed)
         size = os.path.getsize(model) / 1e6
-        print(f"{len(texts):,} documents, {chars / len(texts):,.0f} characters on average; model {size:.1f} MB"
+        print(f"{len(texts):,} documents" + (f" ({distinct:,} distinct, repeated)" if distinct < len(texts) else "")
+              + f", {chars / len(texts):,.0f} characters on average; model {size:.1f} MB"
               + ("" if args.model else f" (trained here: dim {args.dim}, bucket {args.bucket:,}, word bigrams)"))
         docs = [Document(text=t, id=f"d{i:08d}", metadata={}) for i, t in enumerate(texts)]  # as a pipeline has them
         sides = {"refinery": run_refinery, "direct": run_direct, "direct, batched": run_direct_batched}

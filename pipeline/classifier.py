@@ -129,7 +129,7 @@ def _table(scores: list[float], labels: list[str], threshold: float) -> dict:
     return {"threshold": threshold, "precision": p, "recall": r, "f1": f1, "kept": kept}
 
 
-THRESHOLDS = (0.1, 0.3, 0.5, 0.7, 0.9)
+THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 TRIES = 4
 
 
