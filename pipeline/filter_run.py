@@ -70,6 +70,14 @@ def filter_run(source: str, expr: str, output: str) -> dict:
     stages = collect_stats(source)["stages"]
     if not files or not stages:
         raise FilterError(f"{source}: no documents/ or no stats: has the run finished?")
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    if rows != stages[-1]["kept"]:
+        raise FilterError(f"{source}: documents/ holds {rows} rows but its last stage ({stages[-1]['name']}) kept "
+                          f"{stages[-1]['kept']}: the run has not finished (or is damaged; `refinery verify`)")
+    if any(s["name"] == STAGE for s in stages):
+        previous = (marker.get("filter") or {})
+        raise FilterError(f"{source} is itself a filtered run ({previous.get('where', '?')!r} on "
+                          f"{previous.get('source', '?')}): filter that run with both conditions joined by `and`")
     schema = pq.read_schema(files[0])
     numeric = numeric_fields(schema)
     where = Where(expr, numeric, [n for n in schema.names if n not in numeric])
@@ -89,8 +97,6 @@ def filter_run(source: str, expr: str, output: str) -> dict:
             shutil.copy2(path, out.path(rel))
         for folder in ("removed", "inspect", "errors"):
             _copy_tree(src.path(folder), out.path(folder))
-        if os.path.isdir(out.path("removed", STAGE)):
-            raise FilterError(f"{source} already has a stage named {STAGE!r} in removed/")
 
         text_chars = (marker.get("config") or {}).get("removed_text_chars", 10000)
         n_in = kept = kept_bytes = 0

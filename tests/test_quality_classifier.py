@@ -150,6 +150,8 @@ def test_filter_mode_annotate_mode_and_refinery_filter(crafted, tmp_path):
     assert bad.returncode == 2 and "unknown field 'qualty_score'" in bad.stderr and "quality_score" in bad.stderr
     bad = refinery("filter", annotated, "--where", "quality_score > 0.5", "--output", out, check=False)
     assert bad.returncode == 2 and "not an empty folder" in bad.stderr
+    bad = refinery("filter", out, "--where", "quality_score > 0.9", "--output", str(tmp_path / "y"), check=False)
+    assert bad.returncode == 2 and "both conditions joined by `and`" in bad.stderr
 
     # a classifier trained on the run's documents (hq) vs what gopher_quality removed (lq) loads into the stage
     trained = str(tmp_path / "run-trained.bin")
