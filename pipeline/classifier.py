@@ -156,6 +156,10 @@ def train_classifier(positive: list[str], negative: list[str], out: str, max_per
     """Trains and writes the model (atomically); returns the figures it printed."""
     from stages.quality_classifier import FastTextScorer, prepare_fasttext
 
+    if not 0 <= holdout < 1:
+        raise SourceError(f"--holdout must be at least 0 and below 1, got {holdout}")
+    if max_per_class is not None and max_per_class < 1:
+        raise SourceError(f"--max-per-class must be at least 1, got {max_per_class}")
     pos, neg = read_texts(positive), read_texts(negative)
     log(f"read {len(pos):,} positive ({POSITIVE}) and {len(neg):,} negative ({NEGATIVE}) texts")
     if not pos or not neg:
