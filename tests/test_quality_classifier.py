@@ -10,6 +10,7 @@ import math
 import os
 import random
 import re
+import shutil
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -163,7 +164,9 @@ def test_filter_mode_annotate_mode_and_refinery_filter(crafted, tmp_path):
 
 
 def test_keep_fraction_is_the_same_with_1_and_4_tasks(crafted):
-    stages = {"minhash_dedup": {}, "quality_classifier": {"model": crafted["model"], "keep_fraction": 0.3}}
+    model = str(crafted["base"] / "kf-model.bin")
+    shutil.copyfile(crafted["model"], model)
+    stages = {"minhash_dedup": {}, "quality_classifier": {"model": model, "keep_fraction": 0.3}}
     one, four = run(crafted, "kf1", stages, tasks=1), run(crafted, "kf4", stages, tasks=4)
     assert documents(one) == documents(four)
     by_name = {s["name"]: s for s in stats_json(four)["stages"]}
@@ -173,6 +176,12 @@ def test_keep_fraction_is_the_same_with_1_and_4_tasks(crafted):
     kept = documents(four)
     dropped = pq.read_table(os.path.join(four, "removed", "quality_classifier")).column("value").to_pylist()
     assert min(kept.values()) >= max(dropped)
+    # another model at the same path is another run: refused, not resumed with mixed scores
+    refinery("classifier", "train", "--positive", crafted["pos"], "--negative", crafted["neg"], "--out", model,
+             "--dim", "16", "--bucket", "20000", "--seed", "4")
+    proc = refinery("run", config(crafted["base"], "kf4", stages, 4), "--input", *crafted["warcs"], "--output", four,
+                    check=False)
+    assert proc.returncode == 2 and "stages.quality_classifier.model: the file is not the one" in proc.stderr
 
 
 def test_a_broken_model_or_config_fails_before_any_work(crafted, tmp_path):
