@@ -22,7 +22,6 @@ score = the model's probability for `label`). A type is a Scorer class in SCORER
 it (preflight) and scores a batch of texts.
 """
 
-import glob
 import json
 import math
 import os
@@ -36,9 +35,8 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 
-from refinery.atomic import AtomicParquetWriter, write_json_atomic
+from refinery.atomic import write_json_atomic, write_table_atomic
 from stages.base import Drop, RefineryStage, RunIntegrityError
-from stages.documents import ROW_KEY
 from stages.registry import ERROR, key
 
 FIELD = "quality_score"
@@ -171,8 +169,6 @@ class QualityScoreStep(PipelineStep):
                 yield from flush()
         yield from flush()
         if self.paths is not None:
-            from refinery.atomic import write_table_atomic
-
             write_table_atomic(self.paths.scores(rank), pa.table(rows, schema=SCORES_SCHEMA))
 
 
@@ -251,8 +247,8 @@ class QualityClassifierParams:
             out.append(("model", "required: the path of a model file"))
         chosen = [k for k in ("threshold", "keep_fraction") if getattr(self, k) is not None]
         if self.mode == "filter" and len(chosen) != 1:
-            out.append(("threshold", "mode filter needs exactly one of threshold and keep_fraction"
-                                     + (f", got both" if len(chosen) == 2 else "")))
+            both = ", got both" if len(chosen) == 2 else ""
+            out.append(("threshold", f"mode filter needs exactly one of threshold and keep_fraction{both}"))
         if self.mode == "annotate" and chosen:
             out.append((chosen[0], "mode annotate drops nothing: leave threshold and keep_fraction unset "
                                    "(apply a threshold later with `refinery filter --where`)"))

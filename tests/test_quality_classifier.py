@@ -11,6 +11,7 @@ import os
 import random
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -97,7 +98,7 @@ def test_train_prints_figures_and_is_deterministic(crafted, tmp_path):
     again = str(tmp_path / "again.bin")
     refinery("classifier", "train", "--positive", crafted["pos"], "--negative", crafted["neg"], "--out", again,
              "--dim", "16", "--bucket", "20000", "--epoch", "10", "--seed", "3")
-    digest = [hashlib.sha256(open(p, "rb").read()).hexdigest() for p in (crafted["model"], again)]
+    digest = [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in (crafted["model"], again)]
     assert digest[0] == digest[1], "the same seed must give the same model"
     scorer = FastTextScorer(crafted["model"], "__label__hq")  # both spellings of the label
     good, bad = scorer.score(["The researchers measured the river.\nThe museum kept records.", "buy cheap pills now"])
@@ -137,8 +138,8 @@ def test_filter_mode_annotate_mode_and_refinery_filter(crafted, tmp_path):
     assert [s["name"] for s in stats["stages"]][-2:] == ["pii", "filter"]
     assert stats["stages"][-1]["dropped"] == {"where": 12}
     assert "consistent" in refinery("verify", out).stdout
-    manifest = json.load(open(os.path.join(out, "shards", "manifest.json")))
-    source = json.load(open(os.path.join(annotated, "shards", "manifest.json")))
+    manifest = json.loads(Path(out, "shards", "manifest.json").read_text())
+    source = json.loads(Path(annotated, "shards", "manifest.json").read_text())
     assert manifest["tokenizer_sha256"] == source["tokenizer_sha256"]  # the source run's tokenizer
     assert sum(s["rows"] for s in manifest["splits"].values()) == 13
 
