@@ -2,10 +2,11 @@
 
 Phases (each a datatrove executor with its own logging dir, logs/<phase>/):
   curate          read -> url_filter -> extract -> language -> quality filters -> [minhash signatures]
-                  -> work/filtered/<task>.parquet
+                  -> [quality_classifier scores] -> work/filtered/<task>.parquet
   dedup_buckets   (only with minhash_dedup) band-wise links between documents sharing a band hash
   dedup_clusters  (only with minhash_dedup) union-find, one keeper per cluster
-  finalize        work/filtered/<task> -> [minhash_dedup] -> [pii] -> documents/<task>.parquet
+  quality_cutoff  (only with quality_classifier's keep_fraction) one task: the (score, id) cutoff of the whole run
+  finalize        work/filtered/<task> -> [minhash_dedup] -> [quality_classifier] -> [pii] -> documents/<task>.parquet
   [tokenize]      documents/ -> tokenizer/, shards/
   cleanup         (unless output.keep_work) deletes work/filtered/: whole texts, unscrubbed. A phase of its own,
                   so it runs only once every finalize task has completed (a rerun of a half-finished finalize
@@ -20,7 +21,7 @@ from stages.base import StageOutput
 from stages.documents import DeleteDocuments, DocumentReader, DocumentWriter
 
 # the phases every run has, by rank; stages add their own between them (MinHash: dedup_buckets 20, dedup_clusters 30;
-# the tokenizer: tokenize 50)
+# quality_classifier with keep_fraction: quality_cutoff 35; the tokenizer: tokenize 50)
 CURATE, FINALIZE, CLEANUP = "curate", "finalize", "cleanup"
 FIRST, LAST = -(10**9), 10**9  # orders of the framework's readers and writers around the stages' steps
 

@@ -155,6 +155,24 @@ def cmd_verify(args) -> int:
     return 0
 
 
+def cmd_filter(args) -> int:
+    from pipeline.filter_run import filter_run
+
+    result = filter_run(args.dir, args.where, args.output)
+    print(f"kept {result['kept']:,} of {result['in']:,} documents ({result['dropped']:,} dropped as `where`) "
+          f"-> {args.output}" + (f"; token shards with the tokenizer of {args.dir}" if result["shards"] else ""))
+    return 0
+
+
+def cmd_classifier_train(args) -> int:
+    from pipeline.classifier import train_classifier
+
+    train_classifier(args.positive, args.negative, args.out, max_per_class=args.max_per_class, holdout=args.holdout,
+                     epoch=args.epoch, dim=args.dim, lr=args.lr, word_ngrams=args.word_ngrams, bucket=args.bucket,
+                     min_count=args.min_count, seed=args.seed)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="refinery", description="Common Crawl WARC -> curated pretraining data")
     sub = p.add_subparsers(dest="command", required=True)
@@ -199,6 +217,35 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("dir")
     v.set_defaults(fn=cmd_verify)
 
+    fl = sub.add_parser("filter", help="apply a condition on documents/ columns to a finished run, into a new run folder")
+    fl.add_argument("dir", help="a finished run folder")
+    fl.add_argument("--where", required=True, metavar="EXPR",
+                    help='e.g. "quality_score >= 0.2 and language_score > 0.8": comparisons on numeric columns of '
+                         "documents/, and/or/not, parentheses")
+    fl.add_argument("--output", required=True, help="the new run folder (must not exist, or be empty)")
+    fl.set_defaults(fn=cmd_filter)
+
+    c = sub.add_parser("classifier", help="quality classifiers for stages.quality_classifier")
+    csub = c.add_subparsers(dest="classifier_command", required=True)
+    ct = csub.add_parser("train", help="train a fastText quality classifier (DCLM's recipe: word bigrams, balanced classes)")
+    ct.add_argument("--positive", nargs="+", required=True, metavar="SRC",
+                    help="high-quality texts (label hq): a run folder, a removed/<stage>/ folder, Parquet/JSONL "
+                         "files or folders with a text column, or a text file of one document per line")
+    ct.add_argument("--negative", nargs="+", required=True, metavar="SRC", help="low-quality texts (label lq), as --positive")
+    ct.add_argument("--out", required=True, metavar="MODEL.bin", help="the model file to write")
+    ct.add_argument("--max-per-class", type=int, default=None, metavar="N",
+                    help="at most N texts per class (default: all of the smaller class)")
+    ct.add_argument("--holdout", type=float, default=0.1, help="share of each class held out to measure (default 0.1)")
+    ct.add_argument("--epoch", type=int, default=5, help="fastText epochs (default 5, DCLM's)")
+    ct.add_argument("--dim", type=int, default=100, help="fastText vector size (default 100, DCLM's)")
+    ct.add_argument("--lr", type=float, default=0.1, help="fastText learning rate (default 0.1, DCLM's)")
+    ct.add_argument("--word-ngrams", type=int, default=2, help="word n-grams (default 2: DCLM's bigrams)")
+    ct.add_argument("--bucket", type=int, default=2_000_000,
+                    help="hash buckets for the n-grams (default 2000000, fastText's; the model holds bucket x dim floats)")
+    ct.add_argument("--min-count", type=int, default=1, help="a word must occur this often (default 1)")
+    ct.add_argument("--seed", type=int, default=1, help="seed of the sampling, the hold-out and fastText (default 1)")
+    ct.set_defaults(fn=cmd_classifier_train)
+
     from trainer.cli import add_sample_arguments, add_train_arguments, cmd_sample, cmd_train
 
     t = sub.add_parser("train", help="train a GPT on a run's token shards (under torchrun: DDP)")
@@ -224,11 +271,15 @@ def main(argv=None) -> int:
     from pipeline.preflight import PreflightError
     from pipeline.run import RunError
     from refinery.atomic import DiskFull
+    from pipeline.classifier import SourceError
+    from pipeline.filter_run import FilterError
+    from pipeline.where import WhereError
 
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ConfigError, InputError, PreflightError, RunError, FolderLocked, DiskFull) as e:
+    except (ConfigError, InputError, PreflightError, RunError, FolderLocked, DiskFull, SourceError, FilterError,
+            WhereError) as e:
         print(f"refinery: error: {e}", file=sys.stderr)
         return 2
 

@@ -8,6 +8,7 @@ version, so an upgrade that adds a key with a default leaves existing run folder
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 
 import yaml
@@ -69,8 +70,27 @@ class RunConfig:
         """What must match for a rerun to continue in the same output folder (recorded in run.json)."""
         registry = registry or self.registry()
         versions = {n: registry.get(n).version for n in self.stages if n in registry and registry.get(n).version != 1}
-        return {"layout": LAYOUT_VERSION, "settings": self.settings(registry), "versions": versions,
-                "inputs": list(resolved_inputs)}
+        identity = {"layout": LAYOUT_VERSION, "settings": self.settings(registry), "versions": versions,
+                    "inputs": list(resolved_inputs)}
+        files = self.user_files(registry)
+        if files:
+            identity["files"] = files
+        return identity
+
+    def user_files(self, registry) -> dict:
+        """The sha256 of each file a stage reads that only the user supplies (a classifier's model, its key named
+        by the stage's `needs_user_file`): the same path holding another model is another run."""
+        out = {}
+        for name, values in self.stages.items():
+            key = getattr(registry.get(name), "needs_user_file", None) if name in registry else None
+            path = values.get(key) if key else None
+            if path and os.path.isfile(path):
+                digest = hashlib.sha256()
+                with open(path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(block)
+                out[f"stages.{name}.{key}"] = digest.hexdigest()
+        return out
 
 
 def fingerprint(identity: dict) -> str:

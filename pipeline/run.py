@@ -149,6 +149,10 @@ def identity_differences(old: dict, new: dict) -> list[str]:
         a, b = old.get("versions", {}).get(stage, 1), new["versions"].get(stage, 1)
         if a != b:
             out.append(f"stage {stage} changed its results in this refinery (version {a} -> {b})")
+    for k in sorted(set(old.get("files", {})) | set(new.get("files", {}))):
+        a, b = old.get("files", {}).get(k), new.get("files", {}).get(k)
+        if a and b and a != b:
+            out.append(f"{k}: the file is not the one the run was made with (sha256 {a[:12]}... -> {b[:12]}...)")
     a, b = _flatten(old.get("settings", {})), _flatten(new["settings"])
     for k in sorted(set(a) | set(b)):
         if a.get(k, "default") != b.get(k, "default"):

@@ -10,7 +10,7 @@ is, and none spells a path itself.
       logs/<phase>/                 datatrove's logging folder: stats/<task>.json, completions/, logs/
       tokenizer/tokenizer.json
       shards/manifest.json, shards/<split>/<split>_NNNNN.parquet
-      work/filtered/, work/minhash/ intermediates
+      work/filtered/, work/minhash/, work/quality/ intermediates
       sample/                       the generated sample (when a run names no input)
       slurm_jobs.json, .refinery.lock
 """
@@ -128,6 +128,11 @@ class RunLayout:
     @property
     def minhash(self) -> str:
         return self.path("work", "minhash")
+
+    @property
+    def quality(self) -> str:
+        """quality_classifier's scores per task and the cutoff of keep_fraction (ids and numbers, no text)."""
+        return self.path("work", "quality")
 
     def logs(self, phase: str) -> str:
         return self.path("logs", phase)

@@ -35,6 +35,7 @@ BUILTIN = (
     "stages.c4_quality:C4QualityStage",
     "stages.fineweb_quality:FineWebQualityStage",
     "stages.minhash_dedup:MinhashDedupStage",
+    "stages.quality_classifier:QualityClassifierStage",
     "stages.pii:PIIStage",
     "stages.tokenizer:TokenizerStep",
     "stages.token_shards:ShardsStep",
@@ -183,6 +184,7 @@ class Stage:
     preflight_label: str | None = None  # how a broken dependency of this stage is named; None: nothing to check
     value_is_cluster_size: bool = False  # True: a drop's value is the size of the duplicate cluster (the report)
     scrubs_text: bool = False  # True: removed/ and inspect/ rows pass through this stage's scrub() (the pii stage)
+    needs_user_file: str | None = None  # a file only the user can supply (a model): configs/sample.yaml leaves it out
     mirrors: type | None = None  # the datatrove class whose defaults Params repeats (a test compares them)
     departures: dict = {}  # key -> why its default differs from the mirrored class's
 
