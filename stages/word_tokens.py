@@ -129,7 +129,7 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
         self.remember, self.max_vocab, self.max_chunks = remember, max_vocab, max_chunks
         self.rebuilds = 0
         self.whole_texts = 0  # texts spaCy tokenized whole (a run longer than MAX_RUN, or "IS_ALPHA")
-        self.in_context = 0  # runs of chunks spaCy tokenized together (_chunk_tokens)
+        self.in_context = 0  # runs of chunks spaCy tokenized together (_chunk_entries)
         self._words: OrderedDict[str, list[str]] = OrderedDict()
         self._chunks: dict[str, tuple] = {}  # chunk -> (its tokens, may its last token join, may its first)
         self._crossing = None
@@ -170,8 +170,8 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
         return nlp
 
     # -- chunks: spaCy's tokens of each run of non-whitespace characters, remembered across texts --------------
-    def _chunk_tokens(self, text: str, chunks: list[str]) -> list[tuple] | None:
-        """spaCy's tokens of each chunk of `text` (its runs of non-whitespace characters, in order), from what is
+    def _chunk_entries(self, text: str, chunks: list[str]) -> list[tuple] | None:
+        """(tokens, -, -, holds a sentence end) of each chunk: spaCy's tokens of each chunk of `text` (its runs of non-whitespace characters, in order), from what is
         remembered (new chunks tokenized together, _learn); None when spaCy must see the text whole: a chunk longer
         than MAX_RUN, or a token spanning chunks. Neighbours its special-case matcher might join (_CrossingRules)
         are tokenized together, in context: each run of them as the stretch of text it spans, which no match leaves."""
@@ -183,9 +183,8 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
             learned = self._learn(new)
             entries = [learned[c] if e is None else e for c, e in zip(chunks, entries)]
         crossing = self._crossing
-        joined = [i for i, ((a, _, a_ends), (b, b_starts, _)) in enumerate(zip(entries, entries[1:]))
+        joined = [i for i, ((a, _, a_ends, _), (b, b_starts, _, _)) in enumerate(zip(entries, entries[1:]))
                   if a_ends and b_starts and crossing.joined(a[-1], b[0])]
-        tokens = [e[0] for e in entries]
         if joined:
             starts = [m.start() for m in _CHUNK.finditer(text)]
             for first, last in _runs(joined):
@@ -201,8 +200,8 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
                     while offset + token.idx >= starts[i] + len(chunks[i]):
                         i += 1
                     found[i - first].append(token.text)
-                tokens[first : last + 1] = [tuple(t) for t in found]
-        return tokens
+                entries[first : last + 1] = [self._entry(t) for t in found]
+        return entries
 
     def _learn(self, chunks: list[str]) -> dict[str, tuple]:
         """Tokenizes new chunks in one call, one per line: a line break is a token of its own, which no special case
@@ -226,18 +225,26 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
             # a special case holding a line break joined two: each chunk alone then
             learned = {chunk: [t.text for t in nlp.make_doc(chunk)] for chunk in chunks}
         for chunk, toks in learned.items():
-            entry = (tuple(toks), toks[0] in crossing.may_start, toks[-1] in crossing.may_end)
-            self._chunks[chunk] = learned[chunk] = entry
+            self._chunks[chunk] = learned[chunk] = self._entry(toks)
         return learned
+
+    def _entry(self, tokens: list[str]) -> tuple:
+        """What is remembered of a chunk: its tokens, whether its first and its last token may be joined to a
+        neighbour's (_CrossingRules), whether one of them is a sentence-end character."""
+        if self._sentence_ends is None:
+            self._sentence_ends = frozenset(self.sentence_end_chars())
+        crossing, ends = self._crossing, self._sentence_ends
+        return (tuple(tokens), tokens[0] in crossing.may_start, tokens[-1] in crossing.may_end,
+                any(t in ends for t in tokens))
 
     def _tokenize_words(self, text: str) -> list[str]:
         if self.left_to_datatrove(text):
             return super().word_tokenize(text)
         chunks = text.split()  # str.split and spaCy split at the same (isspace) characters
-        tokens = self._chunk_tokens(text, chunks)
-        if tokens is not None:
+        entries = self._chunk_entries(text, chunks)
+        if entries is not None:
             # whitespace tokens are all that strip_strings removes: a chunk's tokens hold no whitespace
-            return [t for chunk in tokens for t in chunk]
+            return [t for entry in entries for t in entry[0]]
         self.whole_texts += 1
         if len(text) > MAX_RUN:
             text = _cut_long_runs(text)[0]
@@ -267,18 +274,16 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
         return spans
 
     def _sentence_spans(self, text: str) -> list[tuple[int, int]] | None:
-        """spaCy's sentencizer over the remembered chunk tokens (None: see _chunk_tokens). Its rule: a sentence
+        """spaCy's sentencizer over the remembered chunk tokens (None: see _chunk_entries). Its rule: a sentence
         starts at the first token, and at a token that is neither punctuation nor a sentence-end character after one
         that was a sentence-end character; a sentence ends with the token before the next start. Whitespace other
         than one space after a chunk is a token of its own, which is not punctuation."""
         parts = _WHITESPACE.split(text)  # chunk, whitespace, chunk, ...: a chunk "" at either end, where whitespace is
-        tokens = self._chunk_tokens(text, [part for part in parts[0::2] if part])
-        if tokens is None:
+        entries = self._chunk_entries(text, [part for part in parts[0::2] if part])
+        if entries is None:
             return None
-        if self._sentence_ends is None:
-            self._sentence_ends = frozenset(self.sentence_end_chars())
         ends, is_punct = self._sentence_ends, self._is_punct
-        starts, stops, seen, pos, chunk = [], [], False, 0, iter(tokens)
+        starts, stops, seen, pos, chunk = [], [], False, 0, iter(entries)
         for i, part in enumerate(parts):
             if not part:
                 continue
@@ -292,7 +297,12 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
                     stops[-1] = pos + len(part)
                 pos += len(part)
                 continue
-            for token in next(chunk):
+            tokens, _, _, holds_end = next(chunk)
+            if starts and not seen and not holds_end:  # no start and no end in it: the sentence goes on
+                pos += len(part)
+                stops[-1] = pos
+                continue
+            for token in tokens:
                 end = pos + len(token)
                 if seen and token not in ends and not is_punct(token):
                     starts.append(pos)
