@@ -70,6 +70,24 @@ REMOVE_SCHEMA = pa.schema(
 )
 
 
+# cluster sizes of the keepers of MinHash clusters of two or more documents, per task
+# (DIR/work/minhash/sizes/<task>.parquet), sorted by index
+CLUSTER_SIZE_SCHEMA = pa.schema([("index", pa.int64()), ("doc_id", pa.string()), ("cluster_size", pa.int64())])
+
+# exact_dedup's text hashes (DIR/dedup_index/exact/<task>.parquet, kept for later runs' `against:`) and url_dedup's
+# URL hashes (DIR/work/keys/url/<task>.parquet), each sorted by key then document id; `date` (the crawl date) is
+# set for URL keys only
+KEY_SCHEMA = pa.schema(
+    [("key", pa.uint64()), ("doc_id", pa.string()), ("task", pa.int32()), ("index", pa.int64()), ("date", pa.string())]
+)
+
+# documents url_dedup or exact_dedup drop, per origin task (DIR/work/keys/<stage>/remove/<task>.parquet)
+KEY_REMOVE_SCHEMA = pa.schema(
+    [("index", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
+     ("group_size", pa.int64())]
+)
+
+
 # inspect/<stage>/<task>.parquet: a deterministic sample (by id hash, output.inspect_rate) of the documents
 # that entered a stage, kept or not, with the metrics users tune thresholds by, measured on the text as it
 # entered the stage; `refinery report` draws its distributions and kept examples from these rows
