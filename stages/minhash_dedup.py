@@ -541,7 +541,7 @@ class MinhashDedupStage(RefineryStage):
         if hit is None:
             kept = self._sizes.get(row)
             if kept is not None and kept[0] != doc.id:
-                raise RunIntegrityError(f"dedup cluster sizes do not match the documents of this task ({kept[0]} != {doc.id})")
+                raise RunIntegrityError(f"dedup cluster size list does not match the documents of this task ({kept[0]} != {doc.id})")
             doc.metadata["minhash_cluster_size"] = 1 if kept is None else int(kept[1])
             return None
         doc_id, kept_id, cluster_size = hit
