@@ -194,6 +194,13 @@ def test_family_run(family_run):
     assert stages["decontaminate"]["extra"] == {"contaminated/hellaswag_mini": 1}
     funnel = refinery("stats", out).stdout
     assert "documents matching eval set hellaswag_mini: 1" in funnel
+    # the report: the cluster-size distribution (one kept document per cluster) and the contaminated count
+    from pipeline.report import report_data
+
+    data = report_data(out)
+    assert data["clusters"] == {1: len(ids) - 2, 3: 1, 5: 1}
+    by_name = {s["name"]: s for s in data["stages"]}
+    assert by_name["decontaminate"]["extra"] == {"contaminated/hellaswag_mini": 1}
     # what a later run needs is kept by cleanup, outside work/
     assert not os.path.exists(os.path.join(out, "work", "filtered"))
     assert glob.glob(os.path.join(out, "dedup_index", "minhash", "sigs", "*", "*.parquet"))
