@@ -93,6 +93,14 @@ def dead_nodes(folders: list[str], tasks: int) -> np.ndarray:
     return np.unique(np.concatenate(nodes))
 
 
+def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """values[i] in sorted_set, by binary search (np.isin sorts the set again on every call)."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[at] == values
+
+
 class KeyMergeStep(PipelineStep):
     """Phase 2 (a single task): one document kept per key. `sort_keys`: the keeper order within a key after the
     earlier runs' rows (which always win); `reason`: why this run's other documents go; `removed_before`: removal
@@ -133,7 +141,7 @@ class KeyMergeStep(PipelineStep):
         for block, _ in _merged_blocks(files, key="key", task_shifts=shifts):
             task = block["task"].to_numpy().astype(np.int64)
             node = (task << _TASK_SHIFT) | block["index"].to_numpy().astype(np.int64)
-            alive = ~np.isin(node, dead, assume_unique=False) if len(dead) else np.ones(len(node), dtype=bool)
+            alive = ~_member(node, dead)
             block = block.filter(pa.array(alive))
             if block.num_rows == 0:
                 continue

@@ -399,7 +399,7 @@ class MinhashClusterStep(PipelineStep):
             # runs' documents first (they always win), then this run's documents still alive, then those url_dedup
             # or exact_dedup removed (never a keeper while an alive one is in the cluster); within each, the
             # smallest (id, task, index)
-            dead = np.isin(nodes, self._dead_nodes(), assume_unique=True)
+            dead = np.isin(nodes, self._dead_nodes())
             rank_ = np.where(tasks >= self.tasks, 0, np.where(dead, 2, 1)).astype(np.int8)
             order = pc.sort_indices(
                 pa.table({"rank": rank_, "id": ids, "task": tasks, "index": indices}),
