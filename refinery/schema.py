@@ -47,7 +47,8 @@ REMOVED_SCHEMA = pa.schema(
     ]
 )
 
-# MinHash band signatures (DIR/work/minhash/sigs/<band>/<task>.parquet), sorted by (band_hash, doc_id)
+# MinHash band signatures (DIR/dedup_index/minhash/sigs/<band>/<task>.parquet, kept for later runs' `against:`),
+# sorted by (band_hash, doc_id)
 SIGNATURE_SCHEMA = pa.schema(
     [("band_hash", pa.uint64()), ("doc_id", pa.string()), ("task", pa.int32()), ("index", pa.int64())]
 )
