@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import xxhash
 
 from stages.key_dedup import KeyDedupStage, KeyFiles, KeyMergeStep, KeyStep, read_index_meta
+from stages.minhash_dedup import check_not_this_run
 from stages.registry import key
 from refinery.layout import RunLayout
 
@@ -32,9 +33,11 @@ def text_key(doc) -> int:
     return xxhash.xxh3_64_intdigest(normalise_text(doc.text).encode("utf-8", "surrogatepass"))
 
 
-def earlier_exact_runs(against: list[str]) -> list[tuple[str, str, int]]:
+def earlier_exact_runs(against: list[str], own: str | None = None) -> list[tuple[str, str, int]]:
+    """(name, hash folder, tasks) of each earlier run of `against:`; ValueError when one cannot be used."""
     out = []
     for run in against:
+        check_not_this_run(run, own)
         folder = RunLayout(run).exact_index
         meta = read_index_meta(run, os.path.join(folder, INDEX_META), "exact-text hashes")
         if meta.get("normalisation") != NORMALISATION:
@@ -74,6 +77,6 @@ class ExactDedupStage(KeyDedupStage):
         ctx.add("dedup_keys", cls.order, KeyMergeStep(
             cls.name, files, ctx.tasks, "exact_duplicate", "same text as",
             [("doc_id", "ascending"), ("task", "ascending"), ("index", "ascending")], before,
-            earlier_exact_runs(params.against),
+            earlier_exact_runs(params.against, own=ctx.layout.root),
             meta=(os.path.join(ctx.layout.exact_index, INDEX_META), {"normalisation": NORMALISATION})))
         ctx.add("finalize", cls.order, cls(files, output=ctx.output))

@@ -96,12 +96,18 @@ class MinhashConfig:
         return os.path.join(self.work_dir, "sizes", f"{task:05d}.parquet")
 
 
-def earlier_minhash_runs(against: list[str], params: dict) -> list[tuple[str, str, int]]:
+def check_not_this_run(run: str, own: str | None):
+    if own is not None and os.path.realpath(run) == os.path.realpath(own):
+        raise ValueError(f"against: {run} is this run's own folder: name earlier runs only")
+
+
+def earlier_minhash_runs(against: list[str], params: dict, own: str | None = None) -> list[tuple[str, str, int]]:
     """(name, signature folder, tasks) of each earlier run named in `against:`; raises ValueError, naming the run and
     what differs, when a run stored no signatures or stored them with other MinHash parameters (their band hashes
     would never match this run's)."""
     out = []
     for run in against:
+        check_not_this_run(run, own)
         index = RunLayout(run).minhash_index
         meta_path = os.path.join(index, INDEX_META)
         try:
@@ -508,7 +514,7 @@ class MinhashDedupStage(RefineryStage):
         values = asdict(params)
         against = values.pop("against")
         dedup = MinhashConfig(ctx.layout.minhash, **values, index_dir=ctx.layout.minhash_index)
-        earlier = earlier_minhash_runs(against, dedup.params())
+        earlier = earlier_minhash_runs(against, dedup.params(), own=ctx.layout.root)
         # the documents url_dedup and exact_dedup remove (decided in dedup_keys, before the clusters) are no keepers
         removed_before = [os.path.join(ctx.layout.keys, name, "remove") for name in ("url_dedup", "exact_dedup")
                           if name in ctx.params]

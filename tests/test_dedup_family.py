@@ -254,3 +254,11 @@ def test_cross_run(family_run, planted):
     assert proc.returncode != 0
     assert "other parameters" in proc.stderr and "bands 14 there, 7 here" in proc.stderr
     assert not os.path.exists(os.path.join(str(base / "run-c"), "documents"))
+    # and so is a run naming its own folder (here a finished run, left as it was)
+    with open(os.path.join(out, "run.json")) as f:
+        marker = f.read()
+    proc = refinery("run", _config(str(base), exact_dedup={"against": [out]}), "--input", warc, "--output", out,
+                    check=False)
+    assert proc.returncode == 2 and "this run's own folder" in proc.stderr
+    with open(os.path.join(out, "run.json")) as f:
+        assert f.read() == marker
