@@ -491,8 +491,8 @@ class MinhashDedupStage(RefineryStage):
 
     name = "minhash_dedup"
     order = 80
-    summary = ("datasketch MinHash on word 5-grams, 14 bands x 8 rows; across all tasks; each cluster keeps its "
-               "smallest document id")
+    summary = ("datasketch MinHash on word 5-grams, 14 bands x 8 rows; across all tasks (and earlier runs, "
+               "`against`); each cluster keeps its smallest document id still alive; writes minhash_cluster_size")
     Params = MinhashParams
     reasons = ("duplicate",)
     fields = (("minhash_cluster_size", pa.int64()),)

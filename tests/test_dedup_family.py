@@ -262,3 +262,56 @@ def test_cross_run(family_run, planted):
     assert proc.returncode == 2 and "this run's own folder" in proc.stderr
     with open(os.path.join(out, "run.json")) as f:
         assert f.read() == marker
+
+
+def _key_dedup(stage_cls, tasks_docs, tmp):
+    """The three phases of a key stage run directly on documents, as the pipeline runs them."""
+    from stages.base import StageOutput
+    from stages.documents import ROW_KEY
+    from stages.exact_dedup import text_key
+    from stages.key_dedup import KeyFiles, KeyMergeStep, KeyStep
+    from stages.url_dedup import url_key
+
+    files = KeyFiles(os.path.join(tmp, "keys"), tmp)
+    key_of = {"url_dedup": url_key, "exact_dedup": text_key}[stage_cls.name]
+    for rank, docs in enumerate(tasks_docs):
+        list(KeyStep(stage_cls.name, files, key_of, with_date=True).run(iter(docs), rank, len(tasks_docs)))
+    order = [("doc_id", "ascending"), ("task", "ascending"), ("index", "ascending")]
+    if stage_cls.name == "url_dedup":
+        order = [("date", "descending")] + order
+    list(KeyMergeStep(stage_cls.name, files, len(tasks_docs), stage_cls.reasons[0], "same as", order).run(None))
+    kept = []
+    for rank, docs in enumerate(tasks_docs):
+        for i, d in enumerate(docs):
+            d.metadata[ROW_KEY] = i
+        kept += [d.id for d in stage_cls(files, output=StageOutput()).run(iter(docs), rank, len(tasks_docs))]
+    return sorted(kept)
+
+
+def test_url_keeper_latest_crawl_then_smallest_id(tmp_path):
+    from datatrove.data import Document
+
+    from stages.url_dedup import URLDedupStage
+
+    def doc(i, url, date):
+        return Document(text="x", id=i, metadata={"url": url, "date": date})
+
+    tasks = [[doc("<b>", "https://a.org/p", "2024-05-01T00:00:00Z"), doc("<z>", "http://a.org/p/", "")],
+             [doc("<a>", "https://www.a.org/p#x", "2024-05-01T00:00:00Z"), doc("<c>", "https://a.org/p", "2024-01-01T00:00:00Z"),
+              doc("<n>", "", "2024-01-01T00:00:00Z"), doc("<m>", "", "2024-01-01T00:00:00Z")]]
+    # the two latest crawls tie: the smallest id of them; a document without a date never wins; no URL: kept
+    assert _key_dedup(URLDedupStage, tasks, str(tmp_path / "two")) == ["<a>", "<m>", "<n>"]
+    one = [[d for t in tasks for d in t][::-1]]
+    assert _key_dedup(URLDedupStage, one, str(tmp_path / "one")) == ["<a>", "<m>", "<n>"]
+
+
+def test_exact_normalisation():
+    from datatrove.data import Document
+
+    from stages.exact_dedup import normalise_text, text_key
+
+    assert normalise_text("  Caf\u0065\u0301 opens\n\n at  9.\t") == "Caf\u00e9 opens at 9."  # NFC, whitespace
+    same = [Document(text=t, id=str(i)) for i, t in enumerate(["A b.", " A  b. ", "A\nb."])]
+    assert len({text_key(d) for d in same}) == 1
+    different = [Document(text=t, id=str(i)) for i, t in enumerate(["A b.", "a b.", "A b", "A c."])]
+    assert len({text_key(d) for d in different}) == 4  # case, punctuation and every other character count
