@@ -11,7 +11,8 @@ text), one document kept per key across the whole run, with memory bounded as fo
 3. filter (the funnel stage, in finalize): each task drops the documents of its removal list.
 
 Memory: the merge holds one block of rows (about 16k) and the removal list (one row per removed document); the
-key phase holds one row per document of its task (about 60 bytes).
+key phase holds a Python tuple per document of its task (~150 bytes) until it writes the sorted file (~60 bytes a row
+on disk).
 """
 
 import glob
