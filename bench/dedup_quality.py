@@ -20,6 +20,12 @@ Three measurements, with FineWeb's settings (configs/fineweb.yaml: word 5-grams,
      signature step in 4 tasks; then each phase runs in a fresh process (this script with --phase) that
      reports its peak RSS (VmHWM, reset when the phase starts) and its RSS when the phase started; a second run
      of each reports the peak of its Python + numpy allocations (tracemalloc) and of Arrow's memory pool.
+  4. exact and URL dedup (stages/exact_dedup.py, stages/url_dedup.py) at each --key-sizes (default 100k and 1M
+     documents): synthetic documents (3 paragraphs from a pool of 2000, ~240 words; every 10th an exact copy of
+     an earlier one, half of those with other whitespace; URLs on 5000 hosts, every 8th a spelling of an earlier
+     URL under one of the normalisation rules); the key step of each stage in MEMORY_TASKS tasks (docs/s of the
+     step alone, texts generated beforehand), then the dedup_keys merge (url_dedup, then exact_dedup among what
+     it left) in a fresh process: seconds, docs/s, peak RSS and +phase as for MinHash.
 With --impl FILE, FILE is used as stages/minhash_dedup.py (to measure a version before a change).
 The last line is `ratio refinery/datatrove signature docs/s: X.XX`.
 """
@@ -253,6 +259,106 @@ def throughput(args, docs, tmp: str) -> float:
     return best["datatrove"] / best["refinery"]
 
 
+# -- exact and URL dedup -------------------------------------------------------------------------------------
+URL_SPELLINGS = (
+    lambda u: u.replace("https://", "http://"), lambda u: u.replace("https://", "https://www."),
+    lambda u: u.replace(".example/", ".example:443/"), lambda u: u + "/", lambda u: u + "#top",
+    lambda u: u + "?utm_source=feed", lambda u: u.replace("https://site", "https://SITE"),
+)
+
+
+def key_doc(seed: int, index: int, pool: list[str]) -> tuple[str, str, str]:
+    """(text, url, date) of document `index` of the key corpus, computable from its index alone."""
+    rng = random.Random(seed * 7_000_003 + index)
+    if index % 10 == 9:  # an exact copy of an earlier document's text, half of them with other whitespace
+        text = key_doc(seed, rng.randrange(index), pool)[0]
+        if rng.random() < 0.5:
+            text = text.replace(" ", "  ", 3) + "\n"
+    else:
+        text = "\n\n".join(pool[rng.randrange(len(pool))] for _ in range(3))
+    if index % 8 == 7:  # a spelling of an earlier document's URL
+        j = rng.randrange(index)
+        url = rng.choice(URL_SPELLINGS)(f"https://site{j % 5000}.example/page/{j}")
+    else:
+        url = f"https://site{index % 5000}.example/page/{index}"
+    return text, url, f"2024-{1 + index % 12:02d}-01T00:00:00Z"
+
+
+def key_phase(args) -> dict:
+    """One child of the key benchmark: `keys` (every task's key steps, timed) or `merge` (the dedup_keys phase)."""
+    from datatrove.data import Document
+    from datatrove.utils.logging import logger
+
+    from stages.exact_dedup import text_key
+    from stages.key_dedup import KeyFiles, KeyMergeStep, KeyStep
+    from stages.url_dedup import url_key
+
+    logger.disable("datatrove")
+    url_files = KeyFiles(os.path.join(args.work, "url", "keys"), os.path.join(args.work, "url"))
+    exact_files = KeyFiles(os.path.join(args.work, "exact", "keys"), os.path.join(args.work, "exact"))
+    out = {"seconds_url": 0.0, "seconds_exact": 0.0, "peak_mb": 0.0, "base_mb": 0.0}
+    if args.phase == "keys":
+        prng = random.Random(args.seed)
+        vocab = vocabulary(prng)
+        pool = [" ".join(random_words(prng, vocab, 80)) for _ in range(2000)]
+        for rank in range(MEMORY_TASKS):
+            docs = []
+            for i in range(rank, args.n, MEMORY_TASKS):
+                text, url, date = key_doc(args.seed, i, pool)
+                docs.append(Document(text=text, id=f"<k{i:08d}>", metadata={"url": url, "date": date}))
+            base = start_peak()
+            for name, step in (("url", KeyStep("url_dedup", url_files, url_key, with_date=True)),
+                               ("exact", KeyStep("exact_dedup", exact_files, text_key))):
+                t0 = time.perf_counter()
+                for _ in step.run(iter(docs), rank, MEMORY_TASKS):
+                    pass
+                out[f"seconds_{name}"] += time.perf_counter() - t0
+            out["peak_mb"] = max(out["peak_mb"], _status_mb("VmHWM"))
+            out["base_mb"] = max(out["base_mb"], base)
+            del docs
+        return out
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pa.array([0])
+    pq.ParquetFile(url_files.key_path(0)).read_row_group(0)
+    out["base_mb"] = start_peak()
+    t0 = time.perf_counter()
+    order = [("doc_id", "ascending"), ("task", "ascending"), ("index", "ascending")]
+    list(KeyMergeStep("url_dedup", url_files, MEMORY_TASKS, "duplicate_url", "same URL as",
+                      [("date", "descending")] + order).run(None))
+    out["seconds_url"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    list(KeyMergeStep("exact_dedup", exact_files, MEMORY_TASKS, "exact_duplicate", "same text as", order,
+                      [url_files.remove_dir]).run(None))
+    out["seconds_exact"] = time.perf_counter() - t0
+    out["peak_mb"] = _status_mb("VmHWM")
+    for name, files in (("url", url_files), ("exact", exact_files)):
+        out[f"removed_{name}"] = sum(pq.ParquetFile(files.remove_path(t)).metadata.num_rows for t in range(MEMORY_TASKS))
+    return out
+
+
+def key_dedup(args, tmp: str):
+    rows = []
+    for n in args.key_sizes:
+        work = os.path.join(tmp, f"keys-{n}")
+        keys = child_result(run_child(args, "keys", work, n))
+        merge = child_result(run_child(args, "merge", work, n))
+        rows.append((n, keys, merge))
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\n== exact and URL dedup: key steps in {MEMORY_TASKS} tasks (one process), then the dedup_keys merge ==")
+    print("docs/s: the key step alone (normalise + hash + sort + write); merge: url_dedup's then exact_dedup's, in a")
+    print("fresh process; peak: peak RSS (VmHWM), +phase: peak - RSS when the merge started; keys peak includes the")
+    print("task's generated texts.")
+    print(f"{'docs':>9} | {'url docs/s':>10} {'exact docs/s':>12} {'keys peak':>9} | {'removed url':>11} "
+          f"{'removed exact':>13} | {'merge s':>7} {'merge docs/s':>12} {'peak':>5} {'+phase':>6}")
+    for n, k, m in rows:
+        merge_s = m["seconds_url"] + m["seconds_exact"]
+        print(f"{n:>9} | {n / k['seconds_url']:>10.0f} {n / k['seconds_exact']:>12.0f} {k['peak_mb']:>9.0f} | "
+              f"{m['removed_url']:>11} {m['removed_exact']:>13} | {merge_s:>7.1f} {n / merge_s:>12.0f} "
+              f"{m['peak_mb']:>5.0f} {m['peak_mb'] - m['base_mb']:>6.0f}")
+
+
 # -- memory of the bucket and cluster phases ------------------------------------------------------------------
 def memory_doc(seed: int, index: int, vocab) -> str:
     """Document `index` of the memory corpus, computable from its index alone (tasks generate in parallel):
@@ -412,8 +518,10 @@ def main() -> int:
     p.add_argument("--unrelated", type=int, default=3000)
     p.add_argument("--throughput-docs", type=int, default=1000)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--key-sizes", default="100000,1000000", help="documents of the exact/URL dedup test")
+    p.add_argument("--only-keys", action="store_true", help="only the exact/URL dedup test")
     # internal: one phase of the memory test, in a fresh process
-    p.add_argument("--phase", choices=("sigs", "buckets", "clusters"), help=argparse.SUPPRESS)
+    p.add_argument("--phase", choices=("sigs", "buckets", "clusters", "keys", "merge"), help=argparse.SUPPRESS)
     p.add_argument("--work", help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     p.add_argument("--ranks", default="0", help=argparse.SUPPRESS)
@@ -422,17 +530,28 @@ def main() -> int:
     args = p.parse_args()
     if args.impl:
         use_implementation(args.impl)
+    if args.phase in ("keys", "merge"):
+        print(json.dumps(key_phase(args)))
+        return 0
     if args.phase:
         print(json.dumps(child_phase(args)))
         return 0
 
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
+    args.key_sizes = [int(s) for s in args.key_sizes.split(",") if s]
     if args.large:
         args.sizes.append(1_000_000)
     if args.tiny:
         args.sizes, args.pairs_per_bin, args.unrelated, args.throughput_docs, args.repeat = [300, 600], 15, 150, 60, 1
+        args.key_sizes = [300, 600]
     t0 = time.perf_counter()
+    if args.only_keys:
+        with tempfile.TemporaryDirectory(prefix="dedup-bench-") as tmp:
+            key_dedup(args, tmp)
+        print(f"\ntotal {time.perf_counter() - t0:.0f} s")
+        return 0
     with tempfile.TemporaryDirectory(prefix="dedup-bench-") as tmp:
+        key_dedup(args, tmp)
         docs = quality(args, tmp)
         ratio = throughput(args, docs, tmp)
         memory(args, tmp)

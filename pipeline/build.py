@@ -1,12 +1,14 @@
 """From a RunConfig to the datatrove step lists of each phase.
 
 Phases (each a datatrove executor with its own logging dir, logs/<phase>/):
-  curate          read -> url_filter -> extract -> language -> quality filters -> [minhash signatures]
-                  -> [quality_classifier scores] -> work/filtered/<task>.parquet
+  curate          read -> url_filter -> extract -> language -> quality filters -> [URL keys] -> [text hashes]
+                  -> [minhash signatures] -> [quality_classifier scores] -> work/filtered/<task>.parquet
+  dedup_keys      (only with url_dedup or exact_dedup) one document per URL, then per text, among those left
   dedup_buckets   (only with minhash_dedup) band-wise links between documents sharing a band hash
-  dedup_clusters  (only with minhash_dedup) union-find, one keeper per cluster
+  dedup_clusters  (only with minhash_dedup) union-find, one keeper per cluster among the documents still alive
   quality_cutoff  (only with quality_classifier's keep_fraction) one task: the (score, id) cutoff of the whole run
-  finalize        work/filtered/<task> -> [minhash_dedup] -> [quality_classifier] -> [pii] -> documents/<task>.parquet
+  finalize        work/filtered/<task> -> [url_dedup] -> [exact_dedup] -> [minhash_dedup] -> [quality_classifier]
+                  -> [decontaminate] -> [pii] -> documents/<task>.parquet
   [tokenize]      documents/ -> tokenizer/, shards/
   cleanup         (unless output.keep_work) deletes work/filtered/: whole texts, unscrubbed. A phase of its own,
                   so it runs only once every finalize task has completed (a rerun of a half-finished finalize
@@ -20,8 +22,9 @@ from refinery.layout import RunLayout
 from stages.base import StageOutput
 from stages.documents import DeleteDocuments, DocumentReader, DocumentWriter
 
-# the phases every run has, by rank; stages add their own between them (MinHash: dedup_buckets 20, dedup_clusters 30;
-# quality_classifier with keep_fraction: quality_cutoff 35; the tokenizer: tokenize 50)
+# the phases every run has, by rank; stages add their own between them (url_dedup and exact_dedup: dedup_keys 15;
+# MinHash: dedup_buckets 20, dedup_clusters 30; quality_classifier with keep_fraction: quality_cutoff 35; the
+# tokenizer: tokenize 50)
 CURATE, FINALIZE, CLEANUP = "curate", "finalize", "cleanup"
 FIRST, LAST = -(10**9), 10**9  # orders of the framework's readers and writers around the stages' steps
 

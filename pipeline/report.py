@@ -94,8 +94,18 @@ def inspection(run_dir: str, stage: str, k: int = EXAMPLES, scrubber=None) -> di
 
 
 def cluster_sizes(run_dir: str) -> dict[int, int]:
-    """Duplicate clusters by size, from the removed rows of the stages whose drop value is the cluster size (a
-    cluster of n drops n - 1 documents, each carrying n as its value)."""
+    """Duplicate clusters by size: from the curated documents' `minhash_cluster_size` (each kept document is its
+    cluster's keeper; clusters of one included) when the run wrote it, else from the removed rows of the stages
+    whose drop value is the cluster size (a cluster of n drops n - 1 documents, each carrying n as its value)."""
+    by_size: dict[int, int] = {}
+    for path in RunLayout(run_dir).document_files():
+        if "minhash_cluster_size" not in pq.read_schema(path).names:
+            continue
+        for v in pq.read_table(path, columns=["minhash_cluster_size"]).column(0).to_pylist():
+            if v:
+                by_size[int(v)] = by_size.get(int(v), 0) + 1
+    if by_size:
+        return dict(sorted(by_size.items()))
     dropped_by_size: dict[int, int] = {}
     dedup = [c.name for c in run_registry(run_dir).ordered() if c.value_is_cluster_size]
     for path in (p for name in dedup for p in _files(run_dir, "removed", name)):
@@ -282,6 +292,10 @@ function renderRun(root) {
   st.forEach(function (x) {
     rows.push({cls: "stage", cells: [x.name, fmt(x["in"]), fmt(x.kept), pct(x.kept, x["in"]), fmt(x.kept_bytes), x.time_s.toFixed(1)]});
     Object.keys(x.dropped).forEach(function (r) { rows.push({cells: ["  " + r, "", "-" + fmt(x.dropped[r]), pct(x.dropped[r], x["in"]) + " of stage", pct(x.dropped[r], runIn) + " of run", ""]}); });
+     Object.keys(x.extra || {}).forEach(function (r) {
+      var label = r.indexOf("contaminated/") === 0 ? "  documents matching eval set " + r.slice(13) : "  (" + r + " in kept documents)";
+      rows.push({cells: [label, "", fmt(x.extra[r]), pct(x.extra[r], x["in"]) + " of stage", "", ""]});
+    });
   });
   table(f, ["stage / reason", "in", "kept / dropped", "kept %", "bytes kept", "time s"], rows, ["l"]);
 
@@ -301,7 +315,7 @@ function renderRun(root) {
   });
   var sizes = Object.keys(D.clusters || {});
   if (sizes.length) {
-    d.appendChild(el("h3", {}, "duplicate cluster sizes"));
+    d.appendChild(el("h3", {}, "duplicate cluster sizes (minhash_cluster_size of the kept documents)"));
     barChart(d, sizes.map(function (k) { return {label: k + " documents", values: [D.clusters[k]], notes: [" clusters"]}; }), [DROP_COLOR], null, "clusters");
   }
 

@@ -280,12 +280,15 @@ def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool 
     check_dependencies(cfg)
     layout = RunLayout(output)
     check_no_live_jobs(layout, cfg.executor, log)
+    try:  # before anything is written: a stage may refuse what it was given (an `against:` run that cannot be used)
+        phases = build_phases(cfg, files, layout)
+    except ValueError as e:
+        raise RunError(str(e)) from None
     prepare_run_dir(cfg, files, layout, overwrite)
     if input_errors:
         write_json_atomic(layout.listing_errors, list(input_errors))
     elif os.path.exists(layout.listing_errors):
         os.remove(layout.listing_errors)
-    phases = build_phases(cfg, files, layout)
     if cfg.executor == "ray":
         start_ray(cfg.executor_options)
     # Slurm tasks run elsewhere, and its submission lines stay as datatrove prints them

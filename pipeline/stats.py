@@ -55,7 +55,7 @@ def collect_stats(run_dir: str) -> dict:
                 elif label.startswith(STAT_DROPPED_PREFIX):
                     reason = label[len(STAT_DROPPED_PREFIX) :]
                     stage["dropped"][reason] = stage["dropped"].get(reason, 0) + total
-                elif label.startswith("replaced/"):
+                elif label.startswith(("replaced/", "contaminated/")):
                     stage["extra"][label] = stage["extra"].get(label, 0) + total
     stages = []
     order = run_registry(run_dir).funnel()
@@ -106,7 +106,10 @@ def format_funnel(stats: dict, documents: int | None = None) -> str:
         for reason, n in s["dropped"].items():
             lines.append(f"  - {reason:<30} {n:>10,} {_pct(n, s['in']):>9.1f}% {_pct(n, run_in):>7.2f}%")
         for label, n in (s.get("extra") or {}).items():
-            lines.append(f"  ({label}: {n:,} in kept documents)")
+            if label.startswith("contaminated/"):
+                lines.append(f"  (documents matching eval set {label[len('contaminated/'):]}: {n:,})")
+            else:
+                lines.append(f"  ({label}: {n:,} in kept documents)")
     last = stages[-1]["kept"]
     lines.append(f"kept {last:,} of {run_in:,} records ({_pct(last, run_in):.2f}%), "
                  f"{_size(stages[-1].get('kept_bytes', 0))} of text")

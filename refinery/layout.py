@@ -10,7 +10,10 @@ is, and none spells a path itself.
       logs/<phase>/                 datatrove's logging folder: stats/<task>.json, completions/, logs/
       tokenizer/tokenizer.json
       shards/manifest.json, shards/<split>/<split>_NNNNN.parquet
-      work/filtered/, work/minhash/, work/quality/ intermediates
+      work/filtered/, work/minhash/, work/keys/, work/quality/ intermediates (deleted or not, never needed by a
+                                    later run)
+      dedup_index/minhash/, dedup_index/exact/   what a later run deduplicates against (`against:`): MinHash band
+                                    signatures and exact-text hashes with document ids, never texts; kept by cleanup
       sample/                       the generated sample (when a run names no input)
       slurm_jobs.json, .refinery.lock
 """
@@ -69,7 +72,7 @@ class RunLayout:
     # which may be this run's input, and the lock) and nothing else; a folder holding anything else and no run.json
     # is not refinery's and is refused.
     OUTPUTS = ("run.json", "documents", "removed", "inspect", "errors", "logs", "tokenizer", "shards", "work",
-               "slurm_jobs.json")
+               "dedup_index", "slurm_jobs.json")
     SAMPLE = "sample"
     LOCK = LOCK_NAME
 
@@ -133,6 +136,24 @@ class RunLayout:
     def quality(self) -> str:
         """quality_classifier's scores per task and the cutoff of keep_fraction (ids and numbers, no text)."""
         return self.path("work", "quality")
+
+    @property
+    def keys(self) -> str:
+        """url_dedup's and exact_dedup's per-task keys and removal lists (intermediates)."""
+        return self.path("work", "keys")
+
+    @property
+    def dedup_index(self) -> str:
+        """What a later run's `against:` reads: kept by cleanup, holds hashes and ids only."""
+        return self.path("dedup_index")
+
+    @property
+    def minhash_index(self) -> str:
+        return self.path("dedup_index", "minhash")
+
+    @property
+    def exact_index(self) -> str:
+        return self.path("dedup_index", "exact")
 
     def logs(self, phase: str) -> str:
         return self.path("logs", phase)

@@ -47,7 +47,8 @@ REMOVED_SCHEMA = pa.schema(
     ]
 )
 
-# MinHash band signatures (DIR/work/minhash/sigs/<band>/<task>.parquet), sorted by (band_hash, doc_id)
+# MinHash band signatures (DIR/dedup_index/minhash/sigs/<band>/<task>.parquet, kept for later runs' `against:`),
+# sorted by (band_hash, doc_id)
 SIGNATURE_SCHEMA = pa.schema(
     [("band_hash", pa.uint64()), ("doc_id", pa.string()), ("task", pa.int32()), ("index", pa.int64())]
 )
@@ -67,6 +68,24 @@ EDGE_SCHEMA = pa.schema(
 # documents to drop, per origin task (DIR/work/minhash/remove/<task>.parquet), sorted by index
 REMOVE_SCHEMA = pa.schema(
     [("index", pa.int64()), ("doc_id", pa.string()), ("kept_id", pa.string()), ("cluster_size", pa.int64())]
+)
+
+
+# cluster sizes of the keepers of MinHash clusters of two or more documents, per task
+# (DIR/work/minhash/sizes/<task>.parquet), sorted by index
+CLUSTER_SIZE_SCHEMA = pa.schema([("index", pa.int64()), ("doc_id", pa.string()), ("cluster_size", pa.int64())])
+
+# exact_dedup's text hashes (DIR/dedup_index/exact/<task>.parquet, kept for later runs' `against:`) and url_dedup's
+# URL hashes (DIR/work/keys/url/<task>.parquet), each sorted by key then document id; `date` (the crawl date) is
+# set for URL keys only
+KEY_SCHEMA = pa.schema(
+    [("key", pa.uint64()), ("doc_id", pa.string()), ("task", pa.int32()), ("index", pa.int64()), ("date", pa.string())]
+)
+
+# documents url_dedup or exact_dedup drop, per origin task (DIR/work/keys/<stage>/remove/<task>.parquet)
+KEY_REMOVE_SCHEMA = pa.schema(
+    [("index", pa.int64()), ("doc_id", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
+     ("group_size", pa.int64())]
 )
 
 

@@ -6,10 +6,17 @@ bounded as the corpus grows (the shape of datatrove's MinhashDedup*):
    documents sharing a band hash are linked to the smallest document id of their bucket;
 3. clusters (one task): connected components over those links; every cluster keeps the document with the
    smallest id, so the choice depends neither on the number of tasks nor on which worker ran what;
-4. filter (the `minhash_dedup` funnel stage): each task drops its documents that are not their cluster's keeper.
+4. filter (the `minhash_dedup` funnel stage): each task drops its documents that are not their cluster's keeper,
+   and writes `minhash_cluster_size` (the number of documents of its cluster, 1 for a unique one) on those it keeps.
+
+The keeper is chosen among the documents still alive: documents url_dedup or exact_dedup removed (decided in the
+dedup_keys phase, before the clusters) count in their cluster's size but are never its keeper. With `against:`,
+the signatures earlier runs stored in their dedup_index/minhash/ join the buckets: their documents count in the
+cluster sizes, always win, and every document of this run in a cluster holding one of theirs is dropped.
 """
 
 import glob
+import json
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -25,8 +32,13 @@ from datatrove.pipeline.base import PipelineStep
 from stages.base import Drop, RefineryStage, RunIntegrityError
 from stages.registry import key
 from stages.documents import ROW_KEY
-from refinery.atomic import AtomicParquetWriter, write_table_atomic
-from refinery.schema import EDGE_SCHEMA, REMOVE_SCHEMA, SIGNATURE_SCHEMA
+from refinery.atomic import AtomicParquetWriter, write_json_atomic, write_table_atomic
+from refinery.layout import RunLayout
+from refinery.schema import CLUSTER_SIZE_SCHEMA, EDGE_SCHEMA, REMOVE_SCHEMA, SIGNATURE_SCHEMA
+
+# the parameters an earlier run's stored signatures must share with this run's for `against:`
+MATCHING_PARAMS = ("ngram", "num_perm", "bands", "rows", "seed")
+INDEX_META = "minhash.json"
 
 _WORD = re.compile(r"\w+")
 
@@ -42,11 +54,17 @@ def shingles(text: str, n: int) -> set[bytes]:
 class MinhashConfig:
     """The parameters all four phases must agree on."""
 
-    def __init__(self, work_dir: str, ngram: int = 5, num_perm: int = 112, bands: int = 14, rows: int = 8, seed: int = 1):
+    def __init__(self, work_dir: str, ngram: int = 5, num_perm: int = 112, bands: int = 14, rows: int = 8, seed: int = 1,
+                 index_dir: str | None = None):
         if bands * rows != num_perm:
             raise ValueError(f"minhash_dedup: bands x rows ({bands} x {rows}) must equal num_perm ({num_perm})")
         self.work_dir, self.ngram, self.num_perm, self.bands, self.rows, self.seed = work_dir, ngram, num_perm, bands, rows, seed
+        # where the signatures go: a run's dedup_index/minhash/ (kept for later runs), else work_dir
+        self.index_dir = index_dir or work_dir
         self._template = None  # built on first use, in the worker
+
+    def params(self) -> dict:
+        return {k: getattr(self, k) for k in MATCHING_PARAMS}
 
     def _minhash(self):
         # datasketch draws num_perm permutations per MinHash(); draw them once and copy the empty sketch
@@ -66,7 +84,7 @@ class MinhashConfig:
         return [xxhash.xxh64_intdigest(hv[b * self.rows : (b + 1) * self.rows].tobytes()) for b in range(self.bands)]
 
     def sig_path(self, band: int, task: int) -> str:
-        return os.path.join(self.work_dir, "sigs", f"{band:03d}", f"{task:05d}.parquet")
+        return os.path.join(self.index_dir, "sigs", f"{band:03d}", f"{task:05d}.parquet")
 
     def edge_path(self, band: int) -> str:
         return os.path.join(self.work_dir, "edges", f"{band:03d}.parquet")
@@ -74,6 +92,37 @@ class MinhashConfig:
     def remove_path(self, task: int) -> str:
         return os.path.join(self.work_dir, "remove", f"{task:05d}.parquet")
 
+    def size_path(self, task: int) -> str:
+        return os.path.join(self.work_dir, "sizes", f"{task:05d}.parquet")
+
+
+def check_not_this_run(run: str, own: str | None):
+    if own is not None and os.path.realpath(run) == os.path.realpath(own):
+        raise ValueError(f"against: {run} is this run's own folder: name earlier runs only")
+
+
+def earlier_minhash_runs(against: list[str], params: dict, own: str | None = None) -> list[tuple[str, str, int]]:
+    """(name, signature folder, tasks) of each earlier run named in `against:`; raises ValueError, naming the run and
+    what differs, when a run stored no signatures or stored them with other MinHash parameters (their band hashes
+    would never match this run's)."""
+    out = []
+    for run in against:
+        check_not_this_run(run, own)
+        index = RunLayout(run).minhash_index
+        meta_path = os.path.join(index, INDEX_META)
+        try:
+            with open(meta_path) as f:
+                meta = json.load(f)
+        except (OSError, ValueError):
+            raise ValueError(f"against: {run} holds no MinHash signatures ({meta_path} missing): it is not a finished "
+                             f"refinery run with minhash_dedup") from None
+        differ = [f"{k} {meta.get(k)!r} there, {params[k]!r} here" for k in MATCHING_PARAMS if meta.get(k) != params[k]]
+        if differ:
+            raise ValueError(f"against: {run} computed its MinHash signatures with other parameters ({'; '.join(differ)}); "
+                             f"its signatures cannot be compared with this run's: use its parameters or drop it from "
+                             f"against")
+        out.append((run, index, int(meta["tasks"])))
+    return out
 
 class MinhashSignatureStep(PipelineStep):
     """Phase 1: computes the band hashes of every document passing by (it forwards all of them)."""
@@ -123,9 +172,10 @@ _MIN_BATCH_ROWS = 1024  # ... but at least this many a file
 _SORT_KEYS = [("band_hash", "ascending"), ("doc_id", "ascending"), ("task", "ascending"), ("index", "ascending")]
 
 
-def _batches(file: pq.ParquetFile, rows: int):
+def _batches(file: pq.ParquetFile, rows: int, task_shift: int = 0):
     """The file as record batches of about `rows` rows (at least a row group), reading a few row groups at a
-    time: ParquetFile.iter_batches held on to memory in proportion to the file's size."""
+    time: ParquetFile.iter_batches held on to memory in proportion to the file's size. task_shift is added to the
+    `task` column (the rows of an earlier run get task numbers after this run's)."""
     meta = file.metadata
     group, size = [], 0
     for rg in range(meta.num_row_groups):
@@ -134,12 +184,15 @@ def _batches(file: pq.ParquetFile, rows: int):
         if size >= rows or rg == meta.num_row_groups - 1:
             # read on this thread (no CPU pool threads): Arrow's allocator then reuses the blocks freed before
             table = file.read_row_groups(group, use_threads=False).combine_chunks()
+            if task_shift:
+                at = table.schema.get_field_index("task")
+                table = table.set_column(at, "task", pc.add(table["task"], pa.scalar(task_shift, pa.int32())))
             if table.num_rows:
                 yield table.to_batches()[0]
             group, size = [], 0
 
 
-def _merged_blocks(files: list[str]):
+def _merged_blocks(files: list[str], key: str = "band_hash", task_shifts: list[int] | None = None):
     """The rows of sorted signature files as a series of (table, band hashes) blocks, each holding every row
     of a range of hashes (so the blocks, each sorted, make the merge of the files). A streaming k-way merge a
     block at a time, with no Python object per row: each file has one record batch buffered; every buffered
@@ -148,7 +201,8 @@ def _merged_blocks(files: list[str]):
     batch_rows = max(_MIN_BATCH_ROWS, _MERGE_ROWS // max(1, len(files)))
     readers = [pq.ParquetFile(f) for f in files]
     left = [r.metadata.num_rows for r in readers]  # rows not yet in a buffer
-    batches = [_batches(r, batch_rows) for r in readers]
+    shifts = task_shifts or [0] * len(files)
+    batches = [_batches(r, batch_rows, shift) for r, shift in zip(readers, shifts)]
     buffers: list[pa.RecordBatch | None] = [None] * len(files)
 
     def refill(i: int):
@@ -162,11 +216,11 @@ def _merged_blocks(files: list[str]):
         live = [i for i, b in enumerate(buffers) if b is not None and b.num_rows > 0]
         if not live:
             return
-        more = [b.column("band_hash")[-1].as_py() for i, b in enumerate(buffers) if left[i] > 0]
+        more = [b.column(key)[-1].as_py() for i, b in enumerate(buffers) if left[i] > 0]
         cut = min(more) if more else None
         taken, hashes = [], []
         for i in live:
-            h = buffers[i].column("band_hash").to_numpy()
+            h = buffers[i].column(key).to_numpy()
             k = len(h) if cut is None else int(np.searchsorted(h, np.uint64(cut), side="right"))
             if k:
                 taken.append(buffers[i].slice(0, k))
@@ -183,19 +237,34 @@ class MinhashBucketStep(PipelineStep):
     type = "refinery-dedup"
     name = "minhash_buckets"
 
-    def __init__(self, config: MinhashConfig):
+    def __init__(self, config: MinhashConfig, tasks: int | None = None, earlier: list[tuple[str, str, int]] = ()):
         super().__init__()
         self.config = config
+        self.tasks = tasks
+        self.earlier = list(earlier)  # (name, signature folder, tasks) of the runs of `against:`
+
+    def band_files(self, band: int) -> tuple[list[str], list[int]]:
+        """This run's signature files of a band, then the earlier runs', with the shift of their task numbers."""
+        cfg = self.config
+        files = sorted(glob.glob(os.path.join(os.path.dirname(cfg.sig_path(band, 0)), "*.parquet")))
+        shifts = [0] * len(files)
+        shift = self.tasks if self.tasks is not None else len(files)
+        for _, index, tasks in self.earlier:
+            theirs = sorted(glob.glob(os.path.join(index, "sigs", f"{band:03d}", "*.parquet")))
+            files += theirs
+            shifts += [shift] * len(theirs)
+            shift += tasks
+        return files, shifts
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         cfg = self.config
         for band in range(rank, cfg.bands, world_size):
-            files = sorted(glob.glob(os.path.join(os.path.dirname(cfg.sig_path(band, 0)), "*.parquet")))
+            files, shifts = self.band_files(band)
             with AtomicParquetWriter(cfg.edge_path(band), EDGE_SCHEMA, 10000) as out, self.track_time("band"):
                 # head: first row of the bucket of last_hash, the previous block's last hash; that bucket may go on
                 # in this block, and its head sorts before every row still to come with that hash
                 head, last_hash, edges, pending = None, None, 0, []
-                for block, hashes in _merged_blocks(files):
+                for block, hashes in _merged_blocks(files, task_shifts=shifts):
                     order = np.argsort(hashes, kind="stable")
                     h = hashes[order]
                     # nearly every bucket is a single document: only the rows of buckets of two or more (or of
@@ -261,11 +330,33 @@ class MinhashClusterStep(PipelineStep):
     type = "refinery-dedup"
     name = "minhash_clusters"
 
-    def __init__(self, config: MinhashConfig, tasks: int):
+    def __init__(self, config: MinhashConfig, tasks: int, removed_before: list[str] = (),
+                 earlier: list[tuple[str, str, int]] = ()):
         super().__init__()
         self.config = config
         self.tasks = tasks
+        # folders of removal lists (KEY_REMOVE_SCHEMA, one file per task) of url_dedup and exact_dedup: their documents
+        # are never a cluster's keeper
+        self.removed_before = list(removed_before)
+        self.earlier = list(earlier)
 
+    def _dead_nodes(self) -> np.ndarray:
+        """Sorted node numbers of the documents an earlier dedup stage of this run removed."""
+        nodes = [np.empty(0, dtype=np.int64)]
+        for folder in self.removed_before:
+            for task in range(self.tasks):
+                path = os.path.join(folder, f"{task:05d}.parquet")
+                index = pq.read_table(path, columns=["index"]).column("index").to_numpy().astype(np.int64)
+                nodes.append((np.int64(task) << _TASK_SHIFT) | index)
+        return np.unique(np.concatenate(nodes))
+
+    def _earlier_name(self, task: int) -> str:
+        shift = self.tasks
+        for name, _, tasks in self.earlier:
+            if task < shift + tasks:
+                return name
+            shift += tasks
+        raise RunIntegrityError(f"minhash_dedup: task {task} in the links belongs to no run")
     def _read_links(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array]:
         """(a, b, nodes, ids): the distinct links as positions in `nodes` (int32 while they fit), the sorted
         distinct node numbers (task << 40 | index) of the linked documents, and their ids."""
@@ -310,11 +401,15 @@ class MinhashClusterStep(PipelineStep):
         with self.track_time("task"):
             a, b, nodes, ids = self._read_links()
             tasks, indices = nodes >> _TASK_SHIFT, nodes & ((1 << _TASK_SHIFT) - 1)
-            # number the documents in keeper order, the smallest (id, task, index) first, so that each cluster's
-            # keeper is its smallest number
+            # number the documents in keeper order so that each cluster's keeper is its smallest number: earlier
+            # runs' documents first (they always win), then this run's documents still alive, then those url_dedup
+            # or exact_dedup removed (never a keeper while an alive one is in the cluster); within each, the
+            # smallest (id, task, index)
+            dead = np.isin(nodes, self._dead_nodes())
+            rank_ = np.where(tasks >= self.tasks, 0, np.where(dead, 2, 1)).astype(np.int8)
             order = pc.sort_indices(
-                pa.table({"id": ids, "task": tasks, "index": indices}),
-                sort_keys=[("id", "ascending"), ("task", "ascending"), ("index", "ascending")],
+                pa.table({"rank": rank_, "id": ids, "task": tasks, "index": indices}),
+                sort_keys=[("rank", "ascending"), ("id", "ascending"), ("task", "ascending"), ("index", "ascending")],
             ).to_numpy()
             number = np.empty(len(nodes), dtype=a.dtype)
             number[order] = np.arange(len(nodes), dtype=a.dtype)
@@ -343,6 +438,14 @@ class MinhashClusterStep(PipelineStep):
         node = by_number[removed]
         kept = by_number[root[removed]]
         removed_task, removed_index = tasks[node], indices[node]
+        kept_ids = ids.take(kept)
+        if self.earlier:  # a keeper of an earlier run is named with its run
+            kept_task = tasks[kept]
+            names = np.array([self._earlier_name(int(t)) if t >= self.tasks else "" for t in kept_task], dtype=object)
+            kept_ids = pa.array([f"{k} of earlier run {n}" if n else k for k, n in zip(kept_ids.to_pylist(), names)],
+                                type=pa.string())
+        keepers = np.flatnonzero((root == np.arange(len(nodes))) & (size > 1))  # by number
+        keeper_node = by_number[keepers]
         for task in range(self.tasks):
             mine = np.flatnonzero(removed_task == task)
             mine = mine[np.argsort(removed_index[mine], kind="stable")]
@@ -350,12 +453,19 @@ class MinhashClusterStep(PipelineStep):
                 [
                     pa.array(removed_index[mine]),
                     ids.take(node[mine]),
-                    ids.take(kept[mine]),
+                    kept_ids.take(mine),
                     pa.array(size[root[removed[mine]]].astype(np.int64)),
                 ],
                 schema=REMOVE_SCHEMA,
             )
             write_table_atomic(cfg.remove_path(task), table)
+            mine = np.flatnonzero(tasks[keeper_node] == task)
+            mine = mine[np.argsort(indices[keeper_node[mine]], kind="stable")]
+            write_table_atomic(cfg.size_path(task), pa.Table.from_arrays(
+                [pa.array(indices[keeper_node[mine]]), ids.take(keeper_node[mine]),
+                 pa.array(size[keepers[mine]].astype(np.int64))], schema=CLUSTER_SIZE_SCHEMA))
+        # what a later run's `against:` needs besides the signatures, written last: its presence says they are whole
+        write_json_atomic(os.path.join(cfg.index_dir, INDEX_META), {**cfg.params(), "tasks": self.tasks})
         if data:
             yield from data
 
@@ -367,6 +477,8 @@ class MinhashParams:
     bands: int = key(14, min=0, min_exclusive=True, help="LSH bands (one dedup_buckets task each)")
     rows: int = key(8, min=0, min_exclusive=True, help="hashes per band")
     seed: int = key(1, help="seed of the permutations")
+    against: list[str] = key([], help="earlier run folders whose stored signatures (dedup_index/minhash/) this run "
+                                      "deduplicates against; their documents always win")
 
     def problems(self) -> list[str]:
         if self.bands * self.rows != self.num_perm:
@@ -379,45 +491,65 @@ class MinhashDedupStage(RefineryStage):
 
     name = "minhash_dedup"
     order = 80
-    summary = ("datasketch MinHash on word 5-grams, 14 bands x 8 rows; across all tasks; each cluster keeps its "
-               "smallest document id")
+    summary = ("datasketch MinHash on word 5-grams, 14 bands x 8 rows; across all tasks (and earlier runs, "
+               "`against`); each cluster keeps its smallest document id still alive; writes minhash_cluster_size")
     Params = MinhashParams
     reasons = ("duplicate",)
+    fields = (("minhash_cluster_size", pa.int64()),)
+    version = 2  # 2: keepers chosen among the documents url_dedup and exact_dedup left; minhash_cluster_size
     value_is_cluster_size = True
-    preflight_label = "minhash_dedup (datasketch, xxhash)"
+    preflight_label = "minhash_dedup (datasketch, xxhash, against)"
 
     @classmethod
     def preflight(cls, params):
         import datasketch  # noqa: F401
         import xxhash  # noqa: F401
 
+        earlier_minhash_runs(params.against, {k: getattr(params, k) for k in MATCHING_PARAMS})
+
     @classmethod
     def build(cls, params, ctx):
         # signatures in curate (after every curate filter), then buckets per band and clusters over all tasks, then
         # each finalize task drops its documents that are not their cluster's keeper
-        dedup = MinhashConfig(ctx.layout.minhash, **asdict(params))
+        values = asdict(params)
+        against = values.pop("against")
+        dedup = MinhashConfig(ctx.layout.minhash, **values, index_dir=ctx.layout.minhash_index)
+        earlier = earlier_minhash_runs(against, dedup.params(), own=ctx.layout.root)
+        # the documents url_dedup and exact_dedup remove (decided in dedup_keys, before the clusters) are no keepers
+        from stages.key_dedup import remove_dir
+
+        removed_before = [remove_dir(ctx.layout, name) for name in ("url_dedup", "exact_dedup") if name in ctx.params]
         ctx.add("curate", cls.order, MinhashSignatureStep(dedup))
         ctx.add_phase("dedup_buckets", rank=20, tasks=min(dedup.bands, ctx.tasks))
-        ctx.add("dedup_buckets", cls.order, MinhashBucketStep(dedup))
+        ctx.add("dedup_buckets", cls.order, MinhashBucketStep(dedup, ctx.tasks, earlier))
         ctx.add_phase("dedup_clusters", rank=30, tasks=1)
-        ctx.add("dedup_clusters", cls.order, MinhashClusterStep(dedup, ctx.tasks))
+        ctx.add("dedup_clusters", cls.order, MinhashClusterStep(dedup, ctx.tasks, removed_before, earlier))
         ctx.add("finalize", cls.order, cls(dedup, output=ctx.output))
 
     def __init__(self, config: MinhashConfig, output=None):
         super().__init__(output)
         self.config = config
         self._remove: dict[int, tuple[str, str, int]] = {}
+        self._sizes: dict[int, tuple[str, int]] = {}
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         table = pq.read_table(self.config.remove_path(rank)).to_pydict()
         self._remove = {
             i: (d, k, s) for i, d, k, s in zip(table["index"], table["doc_id"], table["kept_id"], table["cluster_size"])
         }
+        sizes = self.config.size_path(rank)
+        table = pq.read_table(sizes).to_pydict() if os.path.exists(sizes) else {"index": [], "doc_id": [], "cluster_size": []}
+        self._sizes = {i: (d, s) for i, d, s in zip(table["index"], table["doc_id"], table["cluster_size"])}
         yield from super().run(data, rank, world_size)
 
     def process(self, doc: Document) -> Drop | None:
-        hit = self._remove.get(doc.metadata.get(ROW_KEY))
+        row = doc.metadata.get(ROW_KEY)
+        hit = self._remove.get(row)
         if hit is None:
+            kept = self._sizes.get(row)
+            if kept is not None and kept[0] != doc.id:
+                raise RunIntegrityError(f"dedup cluster size list does not match the documents of this task ({kept[0]} != {doc.id})")
+            doc.metadata["minhash_cluster_size"] = 1 if kept is None else int(kept[1])
             return None
         doc_id, kept_id, cluster_size = hit
         if doc_id != doc.id:

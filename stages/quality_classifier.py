@@ -192,16 +192,18 @@ class QualityCutoffStep(PipelineStep):
     type = "refinery-quality"
     name = "quality_cutoff"
 
-    def __init__(self, paths: QualityPaths, fraction: float, tasks: int, removed_before=None):
+    def __init__(self, paths: QualityPaths, fraction: float, tasks: int, removed_before: list[str] = ()):
         super().__init__()
         self.paths, self.fraction, self.tasks = paths, fraction, tasks
-        self.removed_before = removed_before  # task -> path of a Parquet file of (index, doc_id) removed before us
+        # folders of the removal lists ({task:05d}.parquet with index, doc_id) of the dedup stages before us
+        self.removed_before = list(removed_before)
 
     def _task_scores(self, task: int) -> pa.Table:
         table = pq.read_table(self.paths.scores(task))
-        if self.removed_before is None:
+        if not self.removed_before:
             return table
-        gone = pq.read_table(self.removed_before(task), columns=["index", "doc_id"])
+        gone = pa.concat_tables([pq.read_table(os.path.join(folder, f"{task:05d}.parquet"), columns=["index", "doc_id"])
+                                 for folder in self.removed_before])
         if gone.num_rows == 0:
             return table
         # a removed row that was scored must be the same document (a document whose scoring failed has no row)
@@ -279,11 +281,13 @@ class QualityClassifierStage(RefineryStage):
         ctx.add("curate", cls.order, QualityScoreStep(params.type, params.model, params.label,
                                                       paths if fraction is not None else None))
         if fraction is not None:
-            removed_before = None
-            if "minhash_dedup" in ctx.params:  # its finalize drops come before ours: N counts what dedup keeps
-                from stages.minhash_dedup import MinhashConfig
+            # the finalize drops of the dedup stages come before ours: N counts what dedup keeps
+            from stages.key_dedup import remove_dir
+            from stages.minhash_dedup import MinhashConfig
 
-                removed_before = MinhashConfig(ctx.layout.minhash).remove_path
+            removed_before = [remove_dir(ctx.layout, name) for name in ("url_dedup", "exact_dedup") if name in ctx.params]
+            if "minhash_dedup" in ctx.params:
+                removed_before.append(os.path.dirname(MinhashConfig(ctx.layout.minhash).remove_path(0)))
             ctx.add_phase("quality_cutoff", rank=35, tasks=1)
             ctx.add("quality_cutoff", cls.order, QualityCutoffStep(paths, fraction, ctx.tasks, removed_before))
         threshold = params.threshold if params.mode == "filter" else None

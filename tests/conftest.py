@@ -32,7 +32,7 @@ def stats_json(run_dir: str) -> dict:
 
 
 def write_warc(path: str, records: list[dict], gzip_records: bool = True):
-    """records: dicts with url, body (bytes|str), and optional type, status, content_type, headers, id."""
+    """records: dicts with url, body (bytes|str), and optional type, status, content_type, headers, id, date."""
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
@@ -41,7 +41,7 @@ def write_warc(path: str, records: list[dict], gzip_records: bool = True):
         for i, r in enumerate(records):
             body = r["body"].encode("utf-8") if isinstance(r["body"], str) else r["body"]
             rec_type = r.get("type", "response")
-            warc_headers = {"WARC-Date": "2024-01-01T00:00:00Z"}
+            warc_headers = {"WARC-Date": r.get("date", "2024-01-01T00:00:00Z")}
             if "id" in r:
                 warc_headers["WARC-Record-ID"] = r["id"]
             http = None

@@ -27,5 +27,10 @@ def test_dedup_benchmark_tiny():
     for size in (300, 600):
         assert re.search(rf"^\s+{size}\s+\d+ \|", out, re.M), f"memory row {size}"
     assert re.search(r"^growth 300 -> 600 docs: buckets peak", out, re.M)
+    # exact and URL dedup: one row per size, with planted copies and URL spellings removed
+    assert "== exact and URL dedup" in out
+    for size in (300, 600):
+        row = re.search(rf"^\s+{size} \|\s+\d+\s+\d+\s+\d+ \|\s+(\d+)\s+(\d+) \|", out, re.M)
+        assert row and int(row.group(1)) > 0 and int(row.group(2)) > 0, f"key row {size}"
     last = out.strip().splitlines()[-1]
     assert re.fullmatch(r"ratio refinery/datatrove signature docs/s: \d+\.\d\d", last), last

@@ -66,9 +66,12 @@ def test_shipped_configs_are_valid_and_fineweb_defaults():
     assert cfg.stages["language"] == {"languages": ["en"], "threshold": 0.65}
     assert cfg.stages["c4_quality"]["filter_no_terminal_punct"] is False
     assert (cfg.stages["minhash_dedup"]["bands"], cfg.stages["minhash_dedup"]["rows"]) == (14, 8)
-    # fast.yaml curates as fineweb.yaml does and differs only in how text is extracted
+    # fast.yaml curates as fineweb.yaml does and differs only in how text is extracted, and in adding URL and exact
+    # dedup (FineWeb had neither)
     fast = load_config("configs/fast.yaml")
-    assert {k: v for k, v in fast.stages.items() if k != "extract"} == {k: v for k, v in cfg.stages.items() if k != "extract"}
+    added = ("extract", "url_dedup", "exact_dedup")
+    assert {k: v for k, v in fast.stages.items() if k not in added} == {k: v for k, v in cfg.stages.items() if k not in added}
+    assert "url_dedup" not in cfg.stages and "exact_dedup" not in cfg.stages and "exact_dedup" in fast.stages
     assert fast.stages["extract"]["engine"] == "resiliparse" and cfg.stages["extract"]["engine"] == "trafilatura"
 
 

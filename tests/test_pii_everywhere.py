@@ -227,7 +227,7 @@ def test_work_filtered_deleted_once_the_run_is_done_kept_with_keep_work(warcs, r
     files, _ = warcs
     out, _, cfg = runs("scrubbed")
     assert not os.path.exists(os.path.join(out, "work", "filtered"))
-    assert files_under(os.path.join(out, "work", "minhash", "sigs"))  # the signatures (no text) stay
+    assert files_under(os.path.join(out, "dedup_index", "minhash", "sigs"))  # the signatures (no text) stay
     assert refinery("verify", out).returncode == 0
 
     # a rerun of the finished run (keep_work and raw_text switched on too: same run) redoes nothing

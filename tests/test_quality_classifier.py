@@ -177,6 +177,13 @@ def test_keep_fraction_is_the_same_with_1_and_4_tasks(crafted):
     kept = documents(four)
     dropped = pq.read_table(os.path.join(four, "removed", "quality_classifier")).column("value").to_pylist()
     assert min(kept.values()) >= max(dropped)
+    # with exact and URL dedup before MinHash, N still counts the documents every dedup stage left
+    keyed = run(crafted, "kf4k", {"url_dedup": {}, "exact_dedup": {}, **stages}, tasks=4)
+    by_name = {s["name"]: s for s in stats_json(keyed)["stages"]}
+    assert sum(by_name[n]["in"] - by_name[n]["kept"] for n in ("url_dedup", "exact_dedup", "minhash_dedup")) == 1
+    assert by_name["quality_classifier"]["in"] == 24 and documents(keyed) == kept
+    with open(os.path.join(keyed, "logs", "quality_cutoff", "stats.json")) as f:
+        assert json.load(f)[0]["stats"]["documents"]["total"] == 24  # the N of ceil(f x N)
     # another model at the same path is another run: refused, not resumed with mixed scores
     refinery("classifier", "train", "--positive", crafted["pos"], "--negative", crafted["neg"], "--out", model,
              "--dim", "16", "--bucket", "20000", "--seed", "4")
