@@ -30,7 +30,9 @@ at the end (so a speed-up never comes from curating something else), with every 
 one side and why the other dropped it: for refinery the stage and reason from removed/<stage>/, for datatrove
 the step that drops it when its reader and curation steps are replayed in this process on that document
 ("kept by datatrove in a replay" when none does: its run then differed, e.g. by an extraction timeout).
-With --repeat N the runs alternate N times and the median time is used. A ratio line per config, then the
+Also each run's CPU time (user + system of its process tree, read from /proc/<pid>/stat at the same polls) and
+documents per CPU second, with a ratio per config: unlike wall time it barely moves when other jobs share the
+machine. With --repeat N the runs alternate N times and the median time is used. A ratio line per config, then the
 last line, for the first config: `ratio refinery/datatrove docs/s: X.XX`.
 """
 
@@ -274,7 +276,11 @@ def jaccard(a: set, b: set) -> float:
 
 
 # -- running and measuring -----------------------------------------------------------------------------------
-def _children() -> dict[int, list[int]]:
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _children(cpu: dict[int, float] | None = None) -> dict[int, list[int]]:
+    """ppid -> child pids of every process; fills pid -> CPU seconds used so far (user + system) into `cpu`."""
     kids: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -284,8 +290,10 @@ def _children() -> dict[int, list[int]]:
                 stat = f.read()
         except OSError:
             continue
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        kids.setdefault(ppid, []).append(int(entry))
+        fields = stat[stat.rindex(")") + 2:].split()
+        kids.setdefault(int(fields[1]), []).append(int(entry))
+        if cpu is not None:
+            cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
     return kids
 
 
@@ -300,27 +308,33 @@ def _hwm_kb(pid: int) -> int:
     return 0
 
 
-def tree_peak_rss(root: int, peaks: dict[int, int]) -> None:
-    """Updates pid -> peak RSS (kB, the kernel's VmHWM) for root and all its descendants now alive."""
-    kids, todo = _children(), [root]
+def tree_peak_rss(root: int, peaks: dict[int, int], cpu: dict[int, float] | None = None) -> None:
+    """Updates pid -> peak RSS (kB, the kernel's VmHWM) for root and all its descendants now alive, and pid -> the
+    CPU seconds each has used so far (`cpu`)."""
+    now: dict[int, float] = {}
+    kids, todo = _children(now), [root]
     while todo:
         pid = todo.pop()
         peaks[pid] = max(peaks.get(pid, 0), _hwm_kb(pid))
+        if cpu is not None and pid in now:
+            cpu[pid] = max(cpu.get(pid, 0.0), now[pid])
         todo.extend(kids.get(pid, ()))
 
 
-def timed(cmd: list[str], log: str, poll_s: float = 0.2) -> tuple[float, float]:
-    """Runs cmd; returns (wall seconds, peak RSS in MB of its largest process). The process tree (datatrove's
-    forkserver, its task workers and their extraction sandbox children) is found by polling /proc every
-    poll_s seconds and each process's own peak (VmHWM) is read; a process that lives less than poll_s can be
-    missed, and growth in a process's last poll_s seconds too."""
+def timed(cmd: list[str], log: str, poll_s: float = 0.2) -> tuple[float, float, float]:
+    """Runs cmd; returns (wall seconds, peak RSS in MB of its largest process, CPU seconds of the tree). The process
+    tree (datatrove's forkserver, its task workers and their extraction sandbox children) is found by polling /proc
+    every poll_s seconds and each process's own peak (VmHWM) and CPU time are read; a process that lives less than
+    poll_s can be missed, and what a process does in its last poll_s seconds too (CPU time is a slight
+    undercount: up to poll_s per process)."""
     # output to a file, not a pipe: datatrove's forkserver outlives the child and would hold a pipe open
     start = time.monotonic()
     peaks: dict[int, int] = {}
+    cpu: dict[int, float] = {}
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         while proc.poll() is None:
-            tree_peak_rss(proc.pid, peaks)
+            tree_peak_rss(proc.pid, peaks, cpu)
             try:
                 proc.wait(timeout=poll_s)
             except subprocess.TimeoutExpired:
@@ -329,7 +343,7 @@ def timed(cmd: list[str], log: str, poll_s: float = 0.2) -> tuple[float, float]:
     if proc.returncode != 0:
         with open(log) as f:
             sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{f.read()[-5000:]}")
-    return elapsed, max(peaks.values(), default=0) / 1024
+    return elapsed, max(peaks.values(), default=0) / 1024, sum(cpu.values())
 
 
 def config_names(paths: list[str]) -> list[str]:
@@ -406,6 +420,7 @@ def main(argv=None) -> int:
 
     runs = ["datatrove", *names]
     times: dict[str, list[float]] = {r: [] for r in runs}
+    cpu_s: dict[str, list[float]] = {r: [] for r in runs}
     rss: dict[str, float] = {r: 0.0 for r in runs}
     out_of = {"datatrove": "datatrove"} | {n: f"refinery-{i}" for i, n in enumerate(names)}
     for i in range(args.repeat):
@@ -416,8 +431,9 @@ def main(argv=None) -> int:
                 cmd = [sys.executable, __file__, "--as-datatrove", files_json, out, "--tasks", str(args.tasks), "--workers", str(args.workers)]
             else:
                 cmd = [sys.executable, "-m", "pipeline.cli", "run", bench_configs[who], "--input", *files, "--output", out, "--overwrite"]
-            elapsed, peak = timed(cmd, os.path.join(work, f"{out_of[who]}-{i}.log"))
+            elapsed, peak, cpu = timed(cmd, os.path.join(work, f"{out_of[who]}-{i}.log"))
             times[who].append(elapsed)
+            cpu_s[who].append(cpu)
             rss[who] = max(rss[who], peak)
 
     from stages.pii import PIIStage
@@ -431,13 +447,15 @@ def main(argv=None) -> int:
     # all rates over the same documents: the HTML pages datatrove's reader passes on (refinery's reader also
     # passes pages datatrove's drops silently, so its own count is printed but not used for the ratio)
     dt_rate = dt_docs / dt_time
+    dt_cpu = statistics.median(cpu_s["datatrove"])
 
     results = {}
     for i, name in enumerate(names):
         out = os.path.join(work, f"refinery-{i}-0")
         rf_docs, rf_filtered, rf_urls, rf_stages = refinery_counts(out)
         results[name] = dict(docs=rf_docs, filtered=rf_filtered, urls=rf_urls, stages=rf_stages,
-                             time=statistics.median(times[name]), removed=refinery_removed(out))
+                             time=statistics.median(times[name]), removed=refinery_removed(out),
+                             cpu=statistics.median(cpu_s[name]))
         results[name]["rate"] = dt_docs / results[name]["time"]
 
     source = (f"--scale {args.scale}: {len(files)} files built from {pages} distinct real pages" if pages
@@ -446,11 +464,15 @@ def main(argv=None) -> int:
     print("peak RSS: the largest single process of each run's tree (task workers and extraction sandboxes "
           "included), from /proc/<pid>/status VmHWM polled every 0.2 s")
     label_w = max(12, *(len(f"refinery:{n}") + 2 for n in names))
-    print(f"{'pipeline':<{label_w}}{'wall s':>9}{'docs in':>9}{'docs/s':>9}{'docs/s/core':>13}{'peak RSS MB':>13}{'kept':>7}")
-    print(f"{'datatrove':<{label_w}}{dt_time:>9.1f}{dt_docs:>9}{dt_rate:>9.2f}{dt_rate / cores:>13.2f}{rss['datatrove']:>13.0f}{len(dt_urls):>7}")
+    print("CPU s: user + system time of the run's process tree (polled likewise): docs per CPU second barely "
+          "moves when other jobs share the machine, wall time does")
+    print(f"{'pipeline':<{label_w}}{'wall s':>9}{'docs in':>9}{'docs/s':>9}{'docs/s/core':>13}{'peak RSS MB':>13}{'kept':>7}"
+          f"{'CPU s':>9}{'docs/CPU s':>12}")
+    print(f"{'datatrove':<{label_w}}{dt_time:>9.1f}{dt_docs:>9}{dt_rate:>9.2f}{dt_rate / cores:>13.2f}{rss['datatrove']:>13.0f}"
+          f"{len(dt_urls):>7}{dt_cpu:>9.1f}{dt_docs / dt_cpu:>12.2f}")
     for name, r in results.items():
         print(f"{'refinery:' + name:<{label_w}}{r['time']:>9.1f}{r['docs']:>9}{r['rate']:>9.2f}{r['rate'] / cores:>13.2f}"
-              f"{rss[name]:>13.0f}{len(r['urls']):>7}")
+              f"{rss[name]:>13.0f}{len(r['urls']):>7}{r['cpu']:>9.1f}{dt_docs / r['cpu']:>12.2f}")
     print()
     print("datatrove phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in dt_phases.items()))
     print("datatrove extraction failures (documents dropped without a trace): "
@@ -478,8 +500,8 @@ def main(argv=None) -> int:
             print(f"  only refinery   {url}  datatrove: {replay.get(url)}")
     print()
     for name, r in results.items():
-        print(f"ratio refinery:{name}/datatrove docs/s: {r['rate'] / dt_rate:.2f}   "
-              f"jaccard before dedup {jaccard(set(dt_filtered), set(r['filtered'])):.3f}")
+        print(f"ratio refinery:{name}/datatrove docs/s: {r['rate'] / dt_rate:.2f}   docs per CPU second: "
+              f"{dt_cpu / r['cpu']:.2f}   jaccard before dedup {jaccard(set(dt_filtered), set(r['filtered'])):.3f}")
     first = results[names[0]]
     print(f"jaccard of kept URLs: {jaccard(dt_urls, first['urls']):.3f}")
     print(f"ratio refinery/datatrove docs/s: {first['rate'] / dt_rate:.2f}")

@@ -55,12 +55,15 @@ def test_pipeline_benchmark_scale_with_two_configs(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     assert "--scale 24: 4 files built from 480 distinct real pages" in out, out
-    rows = {m.group(1): (int(m.group(2)), float(m.group(3)))
-            for m in re.finditer(r"^(datatrove|refinery:\S+)\s+[\d.]+\s+(\d+)\s+[\d.]+\s+[\d.]+\s+(\d+)\s", out, re.M)}
+    rows = {m.group(1): (int(m.group(2)), float(m.group(3)), float(m.group(4)))
+            for m in re.finditer(r"^(datatrove|refinery:\S+)\s+[\d.]+\s+(\d+)\s+[\d.]+\s+[\d.]+\s+(\d+)\s+\d+\s+([\d.]+)\s",
+                                 out, re.M)}
     assert set(rows) == {"datatrove", "refinery:fineweb", "refinery:fast"}, out
-    assert all(docs == 24 and rss > 50 for docs, rss in rows.values()), rows  # every copy read; RSS measured
+    # every copy read; RSS measured; CPU time of the process tree measured (well above a bare interpreter's)
+    assert all(docs == 24 and rss > 50 and cpu > 1 for docs, rss, cpu in rows.values()), rows
     for name in ("fineweb", "fast"):
-        assert re.search(rf"^ratio refinery:{name}/datatrove docs/s: \d+\.\d\d   jaccard before dedup [01]\.\d{{3}}$", out, re.M)
+        assert re.search(rf"^ratio refinery:{name}/datatrove docs/s: \d+\.\d\d   docs per CPU second: \d+\.\d\d   "
+                         rf"jaccard before dedup [01]\.\d{{3}}$", out, re.M)
         assert f"refinery:{name} kept URLs before dedup" in out
     # unique URLs: every document of the scaled input carries its own bench_copy parameter
     from warcio.archiveiterator import ArchiveIterator
