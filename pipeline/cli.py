@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("--seed", type=int, default=1, help="seed of the sampling, the hold-out and fastText (default 1)")
     ct.set_defaults(fn=cmd_classifier_train)
 
-    from trainer.cli import add_sample_arguments, add_train_arguments, cmd_sample, cmd_train
+    from trainer.cli import (add_eval_arguments, add_export_arguments, add_sample_arguments, add_train_arguments,
+                             cmd_eval, cmd_export, cmd_sample, cmd_train)
 
     t = sub.add_parser("train", help="train a GPT on a run's token shards (under torchrun: DDP)")
     add_train_arguments(t)
@@ -255,6 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("sample", help="generate text from a training checkpoint")
     add_sample_arguments(g)
     g.set_defaults(fn=cmd_sample)
+
+    e = sub.add_parser("eval", help="val loss, bits per byte and multiple-choice tasks of a training checkpoint")
+    add_eval_arguments(e)
+    e.set_defaults(fn=cmd_eval)
+
+    x = sub.add_parser("export", help="a training checkpoint as a Hugging Face transformers model folder")
+    add_export_arguments(x)
+    x.set_defaults(fn=cmd_export)
 
     d = sub.add_parser("sample-data", help="write the bundled sample WARC")
     d.add_argument("dir")
