@@ -238,3 +238,46 @@ def test_bad_task_file_is_a_clear_error(sample_model, tmp_path):
     bad = write_tasks(tmp_path / "bad.jsonl", [{"context": "a", "choices": [" b", " c"], "gold": 2}])
     proc = refinery("eval", sample_model, "--task-file", bad, check=False)
     assert proc.returncode == 2 and "bad.jsonl:1: `gold`" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---- bench/convert_tasks.py ---------------------------------------------------------------------------------------
+
+
+def test_convert_tasks_reads_the_public_field_names(sample_model, tmp_path):
+    from conftest import run_bench
+    from trainer.evaluate import load_task_file
+
+    sources = {
+        "hellaswag": [{"ind": 4, "activity_label": "Baking cookies", "ctx_a": "A woman puts dough on a tray.",
+                       "ctx_b": "she", "endings": ["puts it in the oven.", "eats the tray.", "sings [title] loudly.",
+                                                   "drives away."], "label": "0"},
+                      {"ind": 5, "ctx": "A man", "endings": ["a", "b", "c", "d"], "label": ""}],  # test split: skipped
+        "arc": [{"id": "Mercury_1", "question": "Which is a gas?", "answerKey": "B",
+                 "choices": {"text": ["rock", "steam", "wood"], "label": ["A", "B", "C"]}},
+                {"id": "Orig_2", "answerKey": "1",
+                 "question": {"stem": "What melts ice?", "choices": [{"text": "heat", "label": "1"},
+                                                                     {"text": "cold", "label": "2"}]}}],
+        "piqa": [{"goal": "Open a jar", "sol1": "twist the lid", "sol2": "paint the lid", "label": 0}],
+        "winogrande": [{"qID": "w1", "sentence": "The cup fell off the table because _ was wobbly.",
+                        "option1": "the cup", "option2": "the table", "answer": "2"}],
+    }
+    for kind, rows in sources.items():
+        src = tmp_path / f"{kind}.jsonl"
+        src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        out = str(tmp_path / f"{kind}-tasks.jsonl")
+        printed = run_bench("convert_tasks.py", kind, str(src), "--out", out)
+        assert f"to {out}" in printed
+        items = load_task_file(out)  # the format `refinery eval` reads
+        if kind == "hellaswag":
+            assert "1 without an answer skipped" in printed and len(items) == 1
+            assert items[0]["contexts"][0] == "Baking cookies: A woman puts dough on a tray. She"
+            assert items[0]["choices"][0] == " puts it in the oven." and items[0]["choices"][2] == " sings. loudly."
+        if kind == "arc":
+            assert [it["gold"] for it in items] == [1, 0] and items[0]["contexts"][0] == "Question: Which is a gas?\nAnswer:"
+            assert items[1]["choices"] == [" heat", " cold"]
+        if kind == "winogrande":
+            assert items[0]["contexts"] == ["The cup fell off the table because the cup",
+                                            "The cup fell off the table because the table"]
+            assert items[0]["choices"] == [" was wobbly.", " was wobbly."] and items[0]["gold"] == 1
+    r = eval_json(sample_model, *[a for k in sources for a in ("--task-file", str(tmp_path / f"{k}-tasks.jsonl"))])
+    assert set(r["tasks"]) == {f"{k}-tasks" for k in sources} and r["core"] is not None
