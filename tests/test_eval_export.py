@@ -19,7 +19,7 @@ from refinery.schema import DOCUMENT_SCHEMA
 from trainer.checkpoint import load_for_inference
 from trainer.config import ModelConfig
 from trainer.evaluate import document_windows, text_loss
-from trainer.model import GPT
+from trainer.model import GPT, padded_vocab
 
 TINY = os.path.join(ROOT, "configs", "train", "tiny.yaml")
 # the training text always continues "the sky is" with " blue"; the other colours occur elsewhere
@@ -281,3 +281,27 @@ def test_convert_tasks_reads_the_public_field_names(sample_model, tmp_path):
             assert items[0]["choices"] == [" was wobbly.", " was wobbly."] and items[0]["gold"] == 1
     r = eval_json(sample_model, *[a for k in sources for a in ("--task-file", str(tmp_path / f"{k}-tasks.jsonl"))])
     assert set(r["tasks"]) == {f"{k}-tasks" for k in sources} and r["core"] is not None
+
+
+# ---- bench/train_throughput.py --synthetic-vocab ------------------------------------------------------------------
+
+
+def test_throughput_bench_runs_on_synthetic_shards_without_the_pipeline_packages(tmp_path):
+    # the GPU machine has torch, pyarrow, safetensors, tokenizers, PyYAML and transformers, nothing of the pipeline
+    (tmp_path / "block").mkdir()
+    (tmp_path / "block" / "sitecustomize.py").write_text(BLOCK_TRANSFORMERS.replace(
+        "{'transformers', ", "{'warcio', 'trafilatura', 'fasttext', 'datasketch', 'spacy', 'fastwarc', 'rich', "))
+    data = str(tmp_path / "synthetic")
+    proc = subprocess.run([sys.executable, "bench/train_throughput.py", TINY, "--synthetic-vocab", "50304",
+                           "--data", data, "--steps", "2", "--warmup", "1", "--device", "cpu"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(tmp_path / "block")))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "vocab 50304" in proc.stdout and "tokens/s" in proc.stdout and "data wait" in proc.stdout
+    manifest = json.load(open(os.path.join(data, "shards", "manifest.json")))
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(os.path.join(data, "tokenizer", "tokenizer.json"))
+    assert manifest["vocab_size"] == tok.get_vocab_size() == 50304 == padded_vocab(50304)
+    assert manifest["eos_id"] == tok.token_to_id("<|endoftext|>")
+    rows = pq.read_table(os.path.join(data, "shards", "train", "train_00000.parquet")).to_pylist()
+    assert all(r["input_ids"][-1] == manifest["eos_id"] and max(r["input_ids"]) < 50304 for r in rows)
