@@ -173,6 +173,20 @@ def cmd_classifier_train(args) -> int:
     return 0
 
 
+def cmd_ablate(args) -> int:
+    import time
+
+    from pipeline.ablate import AblationLayout, ablate, format_table
+
+    start = time.monotonic()
+    results = ablate(args.configs, args.train, args.tokens, args.output, inputs=args.input, seeds=args.seeds,
+                     task_files=args.task_file, tokenizer=args.tokenizer, device=args.device)
+    layout = AblationLayout(args.output)
+    print(format_table(results))
+    print(f"done in {time.monotonic() - start:.1f}s: {layout.results}, {layout.report}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="refinery", description="Common Crawl WARC -> curated pretraining data")
     sub = p.add_subparsers(dest="command", required=True)
@@ -265,6 +279,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_arguments(x)
     x.set_defaults(fn=cmd_export)
 
+    a = sub.add_parser("ablate", help="curate the same input under several configs, train the same model on each, "
+                                      "compare them (val bits per byte, task accuracy)")
+    a.add_argument("configs", nargs="+", metavar="CONFIG.yaml", help="two or more curation configs")
+    a.add_argument("--input", nargs="+", metavar="PATH_OR_URL", help="as `refinery run --input`; default: the first "
+                   "config's input, or the bundled sample")
+    a.add_argument("--train", required=True, metavar="TRAIN.yaml", help="training config, e.g. configs/train/tiny.yaml")
+    a.add_argument("--tokens", required=True, type=int, metavar="N",
+                   help="training tokens per model (rounded up to whole optimizer steps)")
+    a.add_argument("--seeds", type=int, default=2, help="trainings per config, seeds seed..seed+K-1 (default 2)")
+    a.add_argument("--task-file", action="append", default=[], metavar="FILE", help="multiple-choice task file (repeatable)")
+    a.add_argument("--tokenizer", metavar="tokenizer.json",
+                   help="the shared tokenizer (default: one trained on the union of the curations)")
+    a.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available, else cpu")
+    a.add_argument("--output", required=True, help="the ablation folder (a rerun of the same command resumes it)")
+    a.set_defaults(fn=cmd_ablate)
+
     d = sub.add_parser("sample-data", help="write the bundled sample WARC")
     d.add_argument("dir")
     d.set_defaults(fn=cmd_sample_data)
@@ -283,12 +313,17 @@ def main(argv=None) -> int:
     from pipeline.classifier import SourceError
     from pipeline.filter_run import FilterError
     from pipeline.where import WhereError
+    from pipeline.ablate import AblateError
+    from trainer.checkpoint import CheckpointError
+    from trainer.config import TrainConfigError
+    from trainer.data import DataError
+    from trainer.evaluate import EvalError
 
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
     except (ConfigError, InputError, PreflightError, RunError, FolderLocked, DiskFull, SourceError, FilterError,
-            WhereError) as e:
+            WhereError, AblateError, CheckpointError, TrainConfigError, DataError, EvalError) as e:
         print(f"refinery: error: {e}", file=sys.stderr)
         return 2
 
