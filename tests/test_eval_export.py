@@ -232,6 +232,8 @@ def test_eval_on_another_runs_val_split_with_another_tokenizer(sample_run, sampl
     # bits per byte compares across tokenizers: the model trained on the sky text knows it far better
     sky_r = eval_json(sky_ckpt, "--data", sky_run)["runs"][sky_run]
     assert sky_r["bpb"] < 0.5 * other["bpb"]
+    # --val-docs N: the first N val documents by id
+    assert eval_json(sample_model, "--data", sky_run, "--val-docs", "3")["runs"][sky_run]["documents"] == 3
 
 
 def test_bad_task_file_is_a_clear_error(sample_model, tmp_path):

@@ -32,6 +32,8 @@ def add_eval_arguments(p: argparse.ArgumentParser):
                    help="a run folder: loss and bits per byte on its val split (repeatable; any tokenizer)")
     p.add_argument("--task-file", action="append", default=[], metavar="FILE",
                    help="a multiple-choice task file (JSONL: context or contexts, choices, gold; repeatable)")
+    p.add_argument("--val-docs", type=int, metavar="N",
+                   help="only the first N val documents of each run, by id (the same documents in every run that kept them)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
 
@@ -51,7 +53,7 @@ def cmd_eval(args) -> int:
         print("refinery eval: error: give --data RUN_DIR and/or --task-file FILE", file=sys.stderr)
         return 2
     try:
-        result = evaluate_checkpoint(args.checkpoint, args.data, args.task_file, args.device)
+        result = evaluate_checkpoint(args.checkpoint, args.data, args.task_file, args.device, args.val_docs)
     except (CheckpointError, EvalError) as e:
         print(f"refinery eval: error: {e}", file=sys.stderr)
         return 2

@@ -47,9 +47,11 @@ class EvalError(ValueError):
 
 
 @torch.no_grad()
-def window_logprobs(model, windows: list[tuple[list[int], int]], device="cpu", batch_tokens: int = 2**24) -> list[tuple[float, int]]:
+def window_logprobs(model, windows: list[tuple[list[int], int]], device="cpu", batch_tokens: int | None = None) -> list[tuple[float, int]]:
     """windows: (tokens, first) with len(tokens) <= block_size + 1 and first >= 1: the log-probability of
-    tokens[first:], each given the tokens before it. Returns (summed log-prob, number of tokens) per window."""
+    tokens[first:], each given the tokens before it. Returns (summed log-prob, number of tokens) per window.
+    batch_tokens: logits held at once (batch x block_size x padded vocabulary); default 16M on CPU, 256M on CUDA."""
+    batch_tokens = batch_tokens or (2**28 if str(device).startswith("cuda") else 2**24)
     V = model.vocab_size
     T = model.cfg.block_size
     per_batch = max(1, min(256, batch_tokens // (T * model.wte.weight.size(0))))
@@ -97,8 +99,9 @@ def document_windows(ids: list[int], eos_id: int, block_size: int) -> list[tuple
 # ---- the val split of a run -----------------------------------------------------------------------------------
 
 
-def val_documents(run_dir: str) -> list[str]:
-    """The texts of a run's val documents (RUN/shards/val's doc ids, texts from RUN/documents/), sorted by id."""
+def val_documents(run_dir: str, limit: int | None = None) -> list[str]:
+    """The texts of a run's val documents (RUN/shards/val's doc ids, texts from RUN/documents/), sorted by id;
+    limit: only the first N of them by id (the same N documents in every run that kept them)."""
     run = RunLayout(run_dir)
     shards = run.shards
     try:
@@ -112,6 +115,8 @@ def val_documents(run_dir: str) -> list[str]:
         ids.update(pq.read_table(shards.shard("val", name), columns=["doc_id"]).column(0).to_pylist())
     if not ids:
         raise EvalError(f"{run_dir}: the val split holds no documents (shards.val_fraction is 0?)")
+    if limit:
+        ids = set(sorted(ids)[:limit])
     files = run.document_files()
     if not files:
         raise EvalError(f"{run_dir}: no documents/*.parquet: the val texts are read from there")
@@ -228,12 +233,12 @@ def score_task(model, tok, eos_id: int, items: list[dict], device="cpu") -> dict
 
 
 def evaluate_model(model, tok, eos_id: int, runs: list[str], task_files: list[str], device="cpu",
-                   run_names: list[str] | None = None) -> dict:
+                   run_names: list[str] | None = None, val_docs: int | None = None) -> dict:
     tasks_items = {task_name(p): load_task_file(p) for p in task_files}  # bad files fail before any scoring
     result = {"runs": {}, "tasks": {}, "core": None}
     t0 = time.perf_counter()
     for name, run in zip(run_names or runs, runs):
-        result["runs"][name] = text_loss(model, tok, eos_id, val_documents(run), device)
+        result["runs"][name] = text_loss(model, tok, eos_id, val_documents(run, val_docs), device)
     for name, items in tasks_items.items():
         result["tasks"][name] = score_task(model, tok, eos_id, items, device)
     if result["tasks"]:
@@ -242,11 +247,12 @@ def evaluate_model(model, tok, eos_id: int, runs: list[str], task_files: list[st
     return result
 
 
-def evaluate_checkpoint(checkpoint: str, runs: list[str], task_files: list[str], device="cpu") -> dict:
+def evaluate_checkpoint(checkpoint: str, runs: list[str], task_files: list[str], device="cpu",
+                        val_docs: int | None = None) -> dict:
     from trainer.checkpoint import load_for_inference, resolve_checkpoint
 
     model, tok, vocab = load_for_inference(checkpoint, device)
-    result = evaluate_model(model, tok, vocab["eos_id"], runs, task_files, device)
+    result = evaluate_model(model, tok, vocab["eos_id"], runs, task_files, device, val_docs=val_docs)
     return {"checkpoint": resolve_checkpoint(checkpoint), **result}
 
 
