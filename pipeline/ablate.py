@@ -106,7 +106,7 @@ def ablate(configs: list[str], train_config: str, tokens: int, output: str, inpu
            log=print) -> dict:
     from pipeline.console import RunConsole
     from pipeline.inputs import resolve_inputs
-    from pipeline.run import claim_output_folder, release_output_folder, run_pipeline
+    from pipeline.run import claim_output_folder, release_output_folder, run_pipeline, sweep_temp_files
     from pipeline.sample_data import SAMPLE_NAME, write_sample
     from stages.token_shards import write_token_shards
     from stages.tokenizer import build_tokenizer, load_existing_tokenizer
@@ -188,6 +188,7 @@ def ablate(configs: list[str], train_config: str, tokens: int, output: str, inpu
                 os.symlink(os.path.relpath(RunLayout(layout.run(name)).documents, data.root), data.documents)
             done = os.path.exists(data.shards.manifest) and data.shards.read_manifest().get("tokenizer_sha256") == tok_sha
             if not done:
+                sweep_temp_files(data)  # what a killed shard writer left (the ablation's lock is held)
                 os.makedirs(os.path.dirname(data.tokenizer), exist_ok=True)
                 with atomic_path(data.tokenizer, "tokenizer") as tmp:
                     with open(layout.tokenizer, "rb") as src, open(tmp, "wb") as dst:

@@ -176,11 +176,19 @@ def cmd_classifier_train(args) -> int:
 def cmd_ablate(args) -> int:
     import time
 
-    from pipeline.ablate import AblationLayout, ablate, format_table
+    from pipeline.ablate import AblateError, AblationLayout, ablate, format_table
+    from trainer.checkpoint import CheckpointError
+    from trainer.config import TrainConfigError
+    from trainer.data import DataError
+    from trainer.evaluate import EvalError
 
     start = time.monotonic()
-    results = ablate(args.configs, args.train, args.tokens, args.output, inputs=args.input, seeds=args.seeds,
-                     task_files=args.task_file, tokenizer=args.tokenizer, device=args.device)
+    try:
+        results = ablate(args.configs, args.train, args.tokens, args.output, inputs=args.input, seeds=args.seeds,
+                         task_files=args.task_file, tokenizer=args.tokenizer, device=args.device)
+    except (AblateError, CheckpointError, TrainConfigError, DataError, EvalError) as e:
+        print(f"refinery ablate: error: {e}", file=sys.stderr)
+        return 2
     layout = AblationLayout(args.output)
     print(format_table(results))
     print(f"done in {time.monotonic() - start:.1f}s: {layout.results}, {layout.report}")
@@ -313,17 +321,12 @@ def main(argv=None) -> int:
     from pipeline.classifier import SourceError
     from pipeline.filter_run import FilterError
     from pipeline.where import WhereError
-    from pipeline.ablate import AblateError
-    from trainer.checkpoint import CheckpointError
-    from trainer.config import TrainConfigError
-    from trainer.data import DataError
-    from trainer.evaluate import EvalError
 
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
     except (ConfigError, InputError, PreflightError, RunError, FolderLocked, DiskFull, SourceError, FilterError,
-            WhereError, AblateError, CheckpointError, TrainConfigError, DataError, EvalError) as e:
+            WhereError) as e:
         print(f"refinery: error: {e}", file=sys.stderr)
         return 2
 
