@@ -213,6 +213,9 @@ def ablate(configs: list[str], train_config: str, tokens: int, output: str, inpu
                     train(cfg, layout.data(name), out, steps, device, resume=bool(list_checkpoints(out)), quiet=True)
 
         # 4. every model on every curation's val split and the task files
+        import torch
+
+        eval_device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         for name in names:
             for k in range(seeds):
                 path = layout.eval(name, k)
@@ -220,7 +223,7 @@ def ablate(configs: list[str], train_config: str, tokens: int, output: str, inpu
                     continue
                 log(f"refinery ablate: evaluating {name}, seed {k}")
                 r = evaluate_checkpoint(resolve_checkpoint(layout.model(name, k)), [layout.data(n) for n in names],
-                                        list(task_files), device or "cpu")
+                                        list(task_files), eval_device)
                 r["runs"] = dict(zip(names, r["runs"].values()))
                 write_json_atomic(path, r)
 
