@@ -90,7 +90,11 @@ def export_hf(checkpoint: str, out_dir: str) -> str:
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     try:
-        save_file(hf_state_dict(model), os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
+        weights = os.path.join(tmp, "model.safetensors")
+        save_file(hf_state_dict(model), weights, metadata={"format": "pt"})
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(weights, 0o666 & ~umask)  # safetensors creates it owner-only; a model folder is for sharing
         def dump(name, obj):
             with open(os.path.join(tmp, name), "w") as f:
                 json.dump(obj, f, indent=1)
