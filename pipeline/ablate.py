@@ -320,6 +320,8 @@ def html_report(results: dict) -> str:
             line = " ".join("%.1f,%.1f" % xy(s, v) for s, v in cur["train"])
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.2" points="{line}"/>')
             parts += ['<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>' % (*xy(s, v), color) for s, v in cur["val"]]
+            parts.append(f'<text x="{W - P - 4}" y="{P + 14 + 12 * k}" font-size="10" text-anchor="end" '
+                         f'fill="{color}">seed {k}</text>')
         panels.append(f'<svg width="{W}" height="{H}" xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>')
     table = html.escape(format_table(results))
     return ("<!doctype html><html><head><meta charset='utf-8'><title>refinery ablation</title></head><body>"
