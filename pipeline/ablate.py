@@ -120,6 +120,10 @@ def ablate(configs: list[str], train_config: str, tokens: int, output: str, inpu
         raise AblateError("--seeds and --tokens must be positive")
     names = config_names(configs)
     parsed = [_curation_config(c) for c in configs]
+    for path, (cfg, _, _) in zip(configs, parsed):
+        if cfg.executor == "slurm":
+            raise AblateError(f"{path}: executor slurm submits the curation and returns; ablate trains on its result "
+                              "in the same command, so curate with the local or ray executor")
     train_cfg = load_train_config(train_config)
     steps = max(1, math.ceil(tokens / train_cfg.tokens_per_step))
     for f in task_files:
