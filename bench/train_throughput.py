@@ -2,6 +2,12 @@
 
     python bench/train_throughput.py configs/train/tiny.yaml --data runs/sample [--steps 30] [--device cpu]
     python bench/train_throughput.py configs/train/gpt2-124m.yaml --data RUN_DIR --steps 40 --device cuda
+    python3 bench/train_throughput.py configs/train/gpt2-124m.yaml --synthetic-vocab 50304 --steps 30 --device cuda
+
+--synthetic-vocab V needs no corpus: it writes random token shards (uniform ids below V, documents of 256 to 4096
+tokens ending in EOS), their manifest and a matching tokenizer.json of V tokens into a run folder (--data, or a
+temporary one), so a config runs with a V-token head (GPT-2's padded 50,304 for gpt2-124m.yaml) on a machine that
+has only torch, pyarrow, safetensors, tokenizers and PyYAML. Random tokens make the loss meaningless, not the speed.
 
 Two measurements in the same process, same model and batch shapes:
   1. the real trainer (trainer.train.train) streaming the run's Parquet shards;
@@ -22,11 +28,61 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
+from refinery.atomic import AtomicParquetWriter, write_json_atomic  # noqa: E402
+from refinery.layout import RunLayout, file_sha256  # noqa: E402
+from refinery.schema import token_shard_schema  # noqa: E402
 from trainer.config import grad_accum_steps, load_train_config  # noqa: E402
 from trainer.data import read_manifest  # noqa: E402
 from trainer.model import GPT  # noqa: E402
 from trainer.runtime import LOG, peak_flops, uses_bf16  # noqa: E402
 from trainer.train import train  # noqa: E402
+
+
+def write_synthetic_run(run_dir: str, vocab_size: int, train_tokens: int, seed: int = 0) -> dict:
+    """A run folder with only tokenizer/tokenizer.json and shards/ (train and val) of random ids below vocab_size."""
+    import numpy as np
+    import pyarrow as pa
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    eos = "<|endoftext|>"
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    if vocab_size < len(alphabet) + 1:
+        raise SystemExit(f"--synthetic-vocab must be at least {len(alphabet) + 1} (the 256 bytes and EOS)")
+    vocab = {c: i for i, c in enumerate(alphabet)}
+    vocab.update({f"<synthetic_{i}>": i for i in range(len(alphabet), vocab_size - 1)})
+    vocab[eos] = vocab_size - 1
+    tok = Tokenizer(models.BPE(vocab, []))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens([eos])
+    run = RunLayout(run_dir)
+    os.makedirs(os.path.dirname(run.tokenizer), exist_ok=True)
+    tok.save(run.tokenizer)
+    assert tok.get_vocab_size() == vocab_size and tok.token_to_id(eos) == vocab_size - 1
+    dtype = "uint16" if vocab_size <= 2**16 else "uint32"
+    meta = {"tokenizer_sha256": file_sha256(run.tokenizer), "vocab_size": vocab_size, "eos_id": vocab_size - 1,
+            "dtype": dtype}
+    schema = token_shard_schema(dtype, meta)
+    rng = np.random.default_rng(seed)
+    manifest = {**meta, "splits": {}}
+    for split, want in (("train", train_tokens), ("val", max(4096, train_tokens // 100))):
+        lengths = []
+        while sum(lengths) < want:
+            lengths.append(int(rng.integers(256, 4097)))
+        flat = rng.integers(0, vocab_size - 1, sum(lengths), dtype=np.int64).astype(dtype)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+        flat[offsets[1:] - 1] = vocab_size - 1  # every document ends in EOS
+        table = pa.table({
+            "input_ids": pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat), type=schema.field("input_ids").type),
+            "doc_id": pa.array([f"synthetic-{split}-{i:07d}" for i in range(len(lengths))]),
+            "num_tokens": pa.array(lengths, type=pa.int32()),
+        }, schema=schema)
+        name = f"{split}_00000.parquet"
+        with AtomicParquetWriter(run.shards.shard(split, name), schema, row_group_rows=64) as w:
+            w.write_table(table)
+        manifest["splits"][split] = {"shards": [name], "rows": len(lengths), "tokens": int(sum(lengths))}
+    write_json_atomic(run.shards.manifest, manifest)
+    return manifest
 
 
 def reference_tokens_per_s(cfg, vocab_size: int, device: torch.device, steps: int, warmup: int) -> float:
@@ -58,7 +114,10 @@ def reference_tokens_per_s(cfg, vocab_size: int, device: torch.device, steps: in
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config")
-    p.add_argument("--data", required=True, help="run folder holding shards/ and tokenizer/")
+    p.add_argument("--data", help="run folder holding shards/ and tokenizer/ (with --synthetic-vocab: where to write "
+                                  "them; default a temporary folder)")
+    p.add_argument("--synthetic-vocab", type=int, metavar="V",
+                   help="random token shards with a V-token vocabulary instead of a run's (no corpus needed)")
     p.add_argument("--steps", type=int, default=30, help="measured steps")
     p.add_argument("--warmup", type=int, default=5, help="steps left out of the figures")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
@@ -74,11 +133,21 @@ def main() -> int:
     cfg.eval_interval, cfg.ckpt_interval, cfg.keep_checkpoints = 0, 10**9, 1
     cfg.warmup_steps = min(cfg.warmup_steps, 10)
     total = args.warmup + args.steps
-    vocab = read_manifest(os.path.join(args.data, "shards"))["vocab_size"]
     device = torch.device(args.device)
 
-    with tempfile.TemporaryDirectory() as out:
-        train(cfg, args.data, out, max_steps=total, device=args.device, quiet=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        data = args.data
+        if args.synthetic_vocab:
+            data = data or os.path.join(scratch, "synthetic-run")
+            if os.path.exists(data) and os.listdir(data):
+                raise SystemExit(f"--data {data}: not empty; --synthetic-vocab writes a new run folder there")
+            # one epoch covers the measured steps, so no row group is read twice
+            write_synthetic_run(data, args.synthetic_vocab, cfg.tokens_per_step * (total + 1))
+        elif not data:
+            raise SystemExit("give --data RUN_DIR or --synthetic-vocab V")
+        vocab = read_manifest(os.path.join(data, "shards"))["vocab_size"]
+        out = os.path.join(scratch, "checkpoints")
+        train(cfg, data, out, max_steps=total, device=args.device, quiet=True)
         with open(os.path.join(out, LOG)) as f:
             rows = [json.loads(line) for line in f if '"loss"' in line][args.warmup :]
     trainer_tps = statistics.median(r["tokens_per_s"] for r in rows)

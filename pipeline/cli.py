@@ -173,6 +173,28 @@ def cmd_classifier_train(args) -> int:
     return 0
 
 
+def cmd_ablate(args) -> int:
+    import time
+
+    from pipeline.ablate import AblateError, AblationLayout, ablate, format_table
+    from trainer.checkpoint import CheckpointError
+    from trainer.config import TrainConfigError
+    from trainer.data import DataError
+    from trainer.evaluate import EvalError
+
+    start = time.monotonic()
+    try:
+        results = ablate(args.configs, args.train, args.tokens, args.output, inputs=args.input, seeds=args.seeds,
+                         task_files=args.task_file, tokenizer=args.tokenizer, device=args.device)
+    except (AblateError, CheckpointError, TrainConfigError, DataError, EvalError) as e:
+        print(f"refinery ablate: error: {e}", file=sys.stderr)
+        return 2
+    layout = AblationLayout(args.output)
+    print(format_table(results))
+    print(f"done in {time.monotonic() - start:.1f}s: {layout.results}, {layout.report}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="refinery", description="Common Crawl WARC -> curated pretraining data")
     sub = p.add_subparsers(dest="command", required=True)
@@ -246,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("--seed", type=int, default=1, help="seed of the sampling, the hold-out and fastText (default 1)")
     ct.set_defaults(fn=cmd_classifier_train)
 
-    from trainer.cli import add_sample_arguments, add_train_arguments, cmd_sample, cmd_train
+    from trainer.cli import (add_eval_arguments, add_export_arguments, add_sample_arguments, add_train_arguments,
+                             cmd_eval, cmd_export, cmd_sample, cmd_train)
 
     t = sub.add_parser("train", help="train a GPT on a run's token shards (under torchrun: DDP)")
     add_train_arguments(t)
@@ -255,6 +278,30 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("sample", help="generate text from a training checkpoint")
     add_sample_arguments(g)
     g.set_defaults(fn=cmd_sample)
+
+    e = sub.add_parser("eval", help="val loss, bits per byte and multiple-choice tasks of a training checkpoint")
+    add_eval_arguments(e)
+    e.set_defaults(fn=cmd_eval)
+
+    x = sub.add_parser("export", help="a training checkpoint as a Hugging Face transformers model folder")
+    add_export_arguments(x)
+    x.set_defaults(fn=cmd_export)
+
+    a = sub.add_parser("ablate", help="curate the same input under several configs, train the same model on each, "
+                                      "compare them (val bits per byte, task accuracy)")
+    a.add_argument("configs", nargs="+", metavar="CONFIG.yaml", help="two or more curation configs")
+    a.add_argument("--input", nargs="+", metavar="PATH_OR_URL", help="as `refinery run --input`; default: the first "
+                   "config's input, or the bundled sample")
+    a.add_argument("--train", required=True, metavar="TRAIN.yaml", help="training config, e.g. configs/train/tiny.yaml")
+    a.add_argument("--tokens", required=True, type=int, metavar="N",
+                   help="training tokens per model (rounded up to whole optimizer steps)")
+    a.add_argument("--seeds", type=int, default=2, help="trainings per config, seeds seed..seed+K-1 (default 2)")
+    a.add_argument("--task-file", action="append", default=[], metavar="FILE", help="multiple-choice task file (repeatable)")
+    a.add_argument("--tokenizer", metavar="tokenizer.json",
+                   help="the shared tokenizer (default: one trained on the union of the curations)")
+    a.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available, else cpu")
+    a.add_argument("--output", required=True, help="the ablation folder (a rerun of the same command resumes it)")
+    a.set_defaults(fn=cmd_ablate)
 
     d = sub.add_parser("sample-data", help="write the bundled sample WARC")
     d.add_argument("dir")

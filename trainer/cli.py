@@ -1,5 +1,5 @@
-"""`refinery train` and `refinery sample` (also `python -m trainer train|sample`, which needs only torch,
-pyarrow, safetensors, tokenizers and PyYAML)."""
+"""`refinery train`, `sample`, `eval` and `export` (also `python -m trainer train|sample|eval|export`, which needs
+only torch, pyarrow, safetensors, tokenizers and PyYAML)."""
 
 import argparse
 import os
@@ -24,6 +24,54 @@ def add_sample_arguments(p: argparse.ArgumentParser):
     p.add_argument("--top-k", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+
+
+def add_eval_arguments(p: argparse.ArgumentParser):
+    p.add_argument("checkpoint", help="checkpoint folder, or a training --out folder (its newest checkpoint)")
+    p.add_argument("--data", action="append", default=[], metavar="RUN_DIR",
+                   help="a run folder: loss and bits per byte on its val split (repeatable; any tokenizer)")
+    p.add_argument("--task-file", action="append", default=[], metavar="FILE",
+                   help="a multiple-choice task file (JSONL: context or contexts, choices, gold; repeatable)")
+    p.add_argument("--val-docs", type=int, metavar="N",
+                   help="only the first N val documents of each run, by id (the same documents in every run that kept them)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+
+
+def add_export_arguments(p: argparse.ArgumentParser):
+    p.add_argument("checkpoint", help="checkpoint folder, or a training --out folder (its newest checkpoint)")
+    p.add_argument("--out", required=True, help="the Hugging Face model folder to write (must not exist, or be empty)")
+
+
+def cmd_eval(args) -> int:
+    import json
+
+    from trainer.checkpoint import CheckpointError
+    from trainer.evaluate import EvalError, evaluate_checkpoint, format_result
+
+    if not args.data and not args.task_file:
+        print("refinery eval: error: give --data RUN_DIR and/or --task-file FILE", file=sys.stderr)
+        return 2
+    try:
+        result = evaluate_checkpoint(args.checkpoint, args.data, args.task_file, args.device, args.val_docs)
+    except (CheckpointError, EvalError) as e:
+        print(f"refinery eval: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=1) if args.json else format_result(result))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from trainer.checkpoint import CheckpointError
+    from trainer.export import export_hf
+
+    try:
+        out = export_hf(args.checkpoint, args.out)
+    except CheckpointError as e:
+        print(f"refinery export: error: {e}", file=sys.stderr)
+        return 2
+    print(f"refinery export: wrote {out}/ (load with transformers.AutoModelForCausalLM.from_pretrained({out!r}))")
+    return 0
 
 
 def cmd_train(args) -> int:
@@ -84,5 +132,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     add_train_arguments(sub.add_parser("train", help="train a GPT on a run's token shards"))
     add_sample_arguments(sub.add_parser("sample", help="generate text from a checkpoint"))
+    add_eval_arguments(sub.add_parser("eval", help="val loss, bits per byte and multiple-choice tasks of a checkpoint"))
+    add_export_arguments(sub.add_parser("export", help="a checkpoint as a Hugging Face transformers model folder"))
     args = parser.parse_args(argv)
-    return cmd_train(args) if args.command == "train" else cmd_sample(args)
+    return {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "export": cmd_export}[args.command](args)
