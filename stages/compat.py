@@ -256,7 +256,15 @@ class TaskConsole:
 
 
 class LocalExecutor(TaskConsole, LocalPipelineExecutor):
-    pass
+    def run(self):
+        if self.workers > 1 and self.start_method == "forkserver":
+            # task processes fork from datatrove's forkserver: with the libraries every task imports (datatrove,
+            # trafilatura, spaCy, ...) preloaded there, they are imported once per run instead of once per process
+            # and phase. No effect once the forkserver runs (the first phase with workers started it).
+            import multiprocess
+
+            multiprocess.get_context("forkserver").set_forkserver_preload(["pipeline.worker_preload"])
+        return super().run()
 
 
 class RayExecutor(TaskConsole, RayPipelineExecutor):
