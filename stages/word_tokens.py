@@ -5,7 +5,7 @@ every line into sentences (C4) with datatrove's `SpaCyTokenizer`, which is most 
 none of which changes a result (tests/test_word_tokens.py compares against datatrove's tokenizer, on real pages
 and on generated text dense in spaCy's special cases):
 - spaCy tokenizes each run of non-whitespace characters (a chunk: "word," or "(see") on its own, so the tokens
-  of each chunk are remembered (up to `max_chunks` chunks) and a text is split at whitespace and looked up; new
+  of each chunk are remembered (up to `max_chunks` chunks, ~0.3 KB each) and a text is split at whitespace and looked up; new
   chunks are tokenized together, one call per text. The one step of spaCy's that looks across chunks, its
   special-case matcher, is covered: neighbours it might join are tokenized together in context (_CrossingRules);
 - sentences are found over those tokens by the sentencizer's own rule (`_sentence_spans`), without a spaCy Doc;
@@ -124,7 +124,7 @@ class _CrossingRules:
 
 
 class FastSpacyTokenizer(SpacyTokenizerBase):
-    def __init__(self, language: str, remember: int = 16, max_vocab: int = 300_000, max_chunks: int = 200_000):
+    def __init__(self, language: str, remember: int = 16, max_vocab: int = 300_000, max_chunks: int = 50_000):
         super().__init__(language)
         self.remember, self.max_vocab, self.max_chunks = remember, max_vocab, max_chunks
         self.rebuilds = 0
@@ -225,7 +225,7 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
             # a special case holding a line break joined two: each chunk alone then
             learned = {chunk: [t.text for t in nlp.make_doc(chunk)] for chunk in chunks}
         for chunk, toks in learned.items():
-            self._chunks[chunk] = learned[chunk] = self._entry(toks)
+            self._chunks[sys.intern(chunk)] = learned[chunk] = self._entry(toks)
         return learned
 
     def _entry(self, tokens: list[str]) -> tuple:
@@ -234,8 +234,8 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
         if self._sentence_ends is None:
             self._sentence_ends = frozenset(self.sentence_end_chars())
         crossing, ends = self._crossing, self._sentence_ends
-        return (tuple(tokens), tokens[0] in crossing.may_start, tokens[-1] in crossing.may_end,
-                any(t in ends for t in tokens))
+        tokens = tuple(map(sys.intern, tokens))  # "the" of "the," and of "(the" is one string
+        return (tokens, tokens[0] in crossing.may_start, tokens[-1] in crossing.may_end, any(t in ends for t in tokens))
 
     def _tokenize_words(self, text: str) -> list[str]:
         if self.left_to_datatrove(text):
