@@ -280,12 +280,16 @@ def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool 
     check_dependencies(cfg)
     layout = RunLayout(output)
     check_no_live_jobs(layout, cfg.executor, log)
+    phases = build_phases(cfg, files, layout)
+    unknown = sorted(set((cfg.executor_options or {}).get("phases") or {}) - {p.name for p in phases})
+    if unknown:
+        raise RunError(f"executor.{cfg.executor}.phases: {', '.join(unknown)}: no such phase in this run (its phases: "
+                       f"{', '.join(p.name for p in phases)})")
     prepare_run_dir(cfg, files, layout, overwrite)
     if input_errors:
         write_json_atomic(layout.listing_errors, list(input_errors))
     elif os.path.exists(layout.listing_errors):
         os.remove(layout.listing_errors)
-    phases = build_phases(cfg, files, layout)
     if cfg.executor == "ray":
         start_ray(cfg.executor_options)
     # Slurm tasks run elsewhere, and its submission lines stay as datatrove prints them
