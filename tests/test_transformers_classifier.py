@@ -8,6 +8,8 @@ executor's GPUs for that phase only, and the preflight messages. Nothing here ne
 import json
 import os
 import random
+import re
+import shutil
 
 import pyarrow.parquet as pq
 import pytest
@@ -146,12 +148,22 @@ def test_scorer_batches_truncation_and_labels(tiny):
         assert TransformersScorer(tiny["model"], device="auto").device == "cpu"  # the CPU fallback
 
 
-def test_filter_and_annotate_modes(tiny):
+@pytest.fixture(scope="module")
+def modes(tiny):
+    """An annotate run, then a filter run at the median of its scores (with pii: the report scrubs)."""
     annotated = run(tiny, "annotate", {"quality_classifier": qc(tiny, mode="annotate")})
     scores = documents(annotated)
+    ordered = sorted(scores.values())
+    k = max(range(8, 15), key=lambda i: ordered[i] - ordered[i - 1])  # near the median, between two distant scores
+    threshold = round((ordered[k - 1] + ordered[k]) / 2, 6)  # batches of 5, not 4: floats may differ in the last bits
+    filtered = run(tiny, "filter", {"quality_classifier": qc(tiny, threshold=threshold, batch_size=5), "pii": {}})
+    return annotated, filtered, threshold
+
+
+def test_filter_and_annotate_modes(modes):
+    annotated, filtered, threshold = modes
+    scores = documents(annotated)
     assert len(scores) == 22 and all(isinstance(s, float) for s in scores.values())
-    threshold = sorted(scores.values())[len(scores) // 2]
-    filtered = run(tiny, "filter", {"quality_classifier": qc(tiny, threshold=threshold, batch_size=5)})
     kept = documents(filtered)
     assert set(kept) == {i for i, s in scores.items() if s >= threshold} and 0 < len(kept) < 22
     assert {i: pytest.approx(s, abs=1e-5) for i, s in kept.items()} == {i: scores[i] for i in kept}
@@ -243,3 +255,65 @@ def test_preflight_names_what_is_missing(tiny, monkeypatch):
     with pytest.raises(PreflightError, match=r"type transformers needs transformers, not installed: pip install -e "
                                              r"'\.\[classifiers\]'"):
         check_dependencies(cfg(model=tiny["model"], threshold=2.5))
+
+
+def table_rows(text: str) -> list[tuple]:
+    """(threshold, documents, % docs, characters, % chars, configured) of a --what-if table."""
+    rows = []
+    for line in text.splitlines():
+        m = re.match(r"^(>| ) +(-?[\d,.e+-]+) +([\d,]+) +([\d.]+)% +([\d,]+) +([\d.]+)%", line)
+        if m:
+            rows.append((float(m[2].replace(",", "")), int(m[3].replace(",", "")), float(m[4]),
+                         int(m[5].replace(",", "")), float(m[6]), m[1] == ">"))
+    return rows
+
+
+def test_what_if_table_report_data_and_chromium(modes, tmp_path):
+    from test_report import render, report_payload
+
+    annotated, filtered, threshold = modes
+    out = str(tmp_path / "report.html")
+    refinery("report", filtered, "-o", out)
+    data = report_payload(out)
+    curves = {(s["name"], k): w for s in data["stages"] for k, w in s["what_if"].items()}
+    assert ("quality_classifier", "threshold") in curves and ("gopher_quality", "min_doc_words") in curves
+    funnel = {s["name"]: s for s in stats_json(filtered)["stages"]}
+    for (stage, key), w in curves.items():
+        table = refinery("stats", filtered, "--what-if", f"{stage}.{key}").stdout
+        assert json.loads(refinery("stats", filtered, "--what-if", f"{stage}.{key}", "--json").stdout) == w
+        rows = table_rows(table)
+        assert len(rows) == len(w["points"]) > 0, table
+        for row, p in zip(rows, w["points"]):
+            assert row[0] == pytest.approx(p["threshold"], rel=1e-3, abs=1e-9)
+            assert row[1:] == (p["documents"], round(100 * p["documents_share"], 1), p["chars"],
+                               round(100 * p["chars_share"], 1), p["configured"])
+        marked = [p for p in w["points"] if p["configured"]]
+        assert len(marked) == 1 and marked[0]["threshold"] == w["configured"]
+        # inspect_rate 1.0: at the configured threshold exactly the documents the stage kept survive
+        assert marked[0]["documents"] == funnel[stage]["kept"] and w["documents"] == funnel[stage]["in"]
+    q = curves["quality_classifier", "threshold"]
+    assert q["configured"] == threshold and q["source"] == "inspect"
+    assert all(e["value"] >= threshold for e in q["above"]) and all(e["value"] < threshold for e in q["below"])
+    assert q["above"] and q["below"] and all(e["text"] for e in q["above"] + q["below"])
+    shares = [p["documents_share"] for p in q["points"]]
+    assert shares == sorted(shares, reverse=True) and shares[0] == 1.0
+
+    # annotate: the stage dropped nothing, so every document of documents/ is read; no threshold, the median marked
+    a = json.loads(refinery("stats", annotated, "--what-if", "quality_classifier.threshold", "--json").stdout)
+    assert a["source"] == "documents" and a["documents"] == 22 and a["configured"] is None
+    assert not any(p["configured"] for p in a["points"]) and len(a["above"]) == len(a["below"]) == 3
+    bad = refinery("stats", filtered, "--what-if", "quality_classifier.label", check=False)
+    assert bad.returncode == 2 and "not a threshold of this run" in bad.stderr
+
+    if shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome"):
+        dom = render(out)
+        body = re.search(r"<body([^>]*)>", dom)[1]
+        assert "data-errors" not in body, body
+        expected = (2 + sum(len(s["histograms"]) for s in data["stages"]) + len(curves)
+                    + (1 if data["clusters"] else 0))
+        assert f'data-charts="{expected}"' in body, body
+        for (stage, key), w in curves.items():
+            block = dom.split(f'id="whatif-{stage}-{key}"', 1)[1].split('class="hist"', 1)[0]
+            assert block.count('class="curve"') == 2  # documents and characters
+            assert f'class="configured" data-threshold="{w["configured"]}"' in block or (
+                f'data-threshold="{json.dumps(w["configured"])}"' in block), (stage, key)
