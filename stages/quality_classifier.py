@@ -1,5 +1,5 @@
 """Stage `quality_classifier`: a model scores every document (the probability of its positive label, e.g. DCLM's
-fastText `hq`); the score is stored as `quality_score`, and the stage keeps documents by a threshold or keeps the
+fastText `hq`, or a transformer's regression output, e.g. FineWeb-Edu's educational score); the score is stored as `quality_score`, and the stage keeps documents by a threshold or keeps the
 best `keep_fraction` of the whole run, or (mode annotate) drops nothing.
 
 Where it runs: after MinHash dedup (order 85; DCLM also classifies after deduplicating), so `keep_fraction` is a
@@ -8,7 +8,10 @@ went as duplicates. It spans phases like minhash_dedup:
 
 1. scores (curate, after every curate filter and the MinHash signatures): `QualityScoreStep` scores each
    document and stores `quality_score` (it travels to finalize in work/filtered/); with keep_fraction it also
-   writes work/quality/scores/<task>.parquet (row, id, score). Scoring in curate costs a classifier call for
+   writes work/quality/scores/<task>.parquet (row, id, score). With `phase: quality_score` the scores are computed
+   instead in a phase of their own after dedup_clusters (work/filtered/ -> work/quality/scores/, duplicates
+   skipped), which a cluster can place on GPU nodes (executor.<type>.phases.quality_score), and the decision reads
+   them back by row. Scoring in curate costs a classifier call for
    each document that dedup later removes (a fastText call is ~1% of the cost of extracting the page) and lets
    the global step run before finalize;
 2. cutoff (keep_fraction only; one task, after dedup_clusters): of the documents that dedup keeps, the
@@ -18,8 +21,10 @@ went as duplicates. It spans phases like minhash_dedup:
    (score, id) at or above the cutoff, or everything in annotate mode; drops with `low_quality_score`.
 
 Model types: `fasttext` (text prepared as DCLM's fastText filter does: `" ".join(text.strip().splitlines())`;
-score = the model's probability for `label`). A type is a Scorer class in SCORERS: it loads a model file, checks
-it (preflight) and scores a batch of texts.
+score = the model's probability for `label`) and `transformers` (a local sequence-classification model folder:
+one output -> that float, several -> the softmax probability of `label`; CPU or CUDA in bf16). A type is a Scorer
+class in SCORERS: it loads a model, checks it (preflight) and scores a batch of texts; it declares its default
+label and batch size and the packages it needs.
 """
 
 import json
