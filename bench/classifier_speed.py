@@ -1,9 +1,19 @@
-"""quality_classifier (type fasttext) speed: refinery's stage against calling fastText's predict directly on the
-same texts.
+"""quality_classifier speed: refinery's stage against calling fastText's predict (type fasttext) or transformers
+(type transformers) directly on the same texts.
 
     python bench/classifier_speed.py                          # 4,000 generated documents, a model trained here
     python bench/classifier_speed.py --docs runs/real/documents --model MODEL.bin
     python bench/classifier_speed.py --tiny                   # smoke test (seconds)
+    python bench/classifier_speed.py --type transformers      # 400 documents, a small BERT built here, CPU
+    python bench/classifier_speed.py --type transformers --device cuda            # on the GPU (bf16)
+    python bench/classifier_speed.py --type transformers --model fineweb-edu-classifier/   # a real model folder
+
+Type transformers: refinery = QualityScoreStep then the decision, as for fastText; direct = AutoTokenizer and
+AutoModelForSequenceClassification from the same folder, the texts tokenized as FineWeb-Edu's annotation script
+does (padding to the longest, truncation to max_length) in the same batches, model(**inputs).logits. Without
+--model a BERT-style model is built here (hidden 256, 4 layers, 4 heads, max 512 tokens, a WordPiece vocabulary of
+4,000 trained on the generated texts; random weights: its speed, not its judgement, is measured). On CPU time is
+CPU time (--threads torch threads, default 1: docs/s per core); on CUDA wall time after torch.cuda.synchronize.
 
 Measured in this one process, one core, refinery and direct alternated (ABBA...) --repeat times; ratios compare
 the best runs (on a shared machine noise only adds time):
@@ -121,6 +131,113 @@ def run_direct_batched(model_path: str, label: str, texts: list[str], batch: int
     return out
 
 
+def build_transformer(folder: str, texts: list[str], hidden: int = 256, layers: int = 4, seed: int = 1):
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(texts[:200], trainers.WordPieceTrainer(vocab_size=4000, special_tokens=specials))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                            sep_token="[SEP]", mask_token="[MASK]", model_max_length=512).save_pretrained(folder)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=4, intermediate_size=4 * hidden, max_position_embeddings=512,
+                        num_labels=1, problem_type="regression")
+    BertForSequenceClassification(config).save_pretrained(folder)
+
+
+def transformers_sides(batch: int, device: str, max_length: int | None):
+    def run_refinery_t(model: str, label, docs: list[Document]) -> list[float]:
+        scores = QualityScoreStep("transformers", model, label, None, batch,
+                                  {"device": device, "max_length": max_length}).run(iter(docs))
+        return [d.metadata["quality_score"] for d in QualityClassifierStage(threshold=float("-inf")).run(scores)]
+
+    def run_direct_t(model: str, label, texts: list[str]) -> list[float]:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=True)
+        dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        net = AutoModelForSequenceClassification.from_pretrained(model, local_files_only=True, dtype=dtype)
+        net.to(device).eval()
+        out = []
+        for i in range(0, len(texts), batch):
+            inputs = tokenizer(texts[i : i + batch], return_tensors="pt", padding="longest", truncation=True,
+                               max_length=max_length or min(tokenizer.model_max_length,
+                                                            net.config.max_position_embeddings)).to(device)
+            with torch.inference_mode():
+                out += net(**inputs).logits.squeeze(-1).float().cpu().tolist()
+        return out
+
+    return {"refinery": run_refinery_t, "direct": run_direct_t}
+
+
+def main_transformers(args, texts: list[str]) -> int:
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("no CUDA device: nothing to measure with --device cuda")
+        return 2
+    torch.set_num_threads(args.threads)
+    cuda = args.device == "cuda"
+
+    def clock():
+        if cuda:
+            torch.cuda.synchronize()
+            return time.perf_counter()
+        return time.process_time()
+
+    chars = sum(len(t) for t in texts)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model
+        if not model:
+            model = os.path.join(tmp, "model")
+            build_transformer(model, texts, args.hidden, args.layers, args.seed)
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(model, local_files_only=True)
+        print(f"{len(texts):,} documents, {chars / len(texts):,.0f} characters on average; model "
+              f"{getattr(config, 'model_type', '?')} hidden {config.hidden_size}, {config.num_hidden_layers} layers"
+              + ("" if args.model else " (built here, random weights)")
+              + f"; batch {args.batch}, max_length {args.max_length or 'of the model'}; device {args.device}"
+              + ("" if cuda else f", {args.threads} torch thread(s)"))
+        docs = [Document(text=t, id=f"d{i:08d}", metadata={}) for i, t in enumerate(texts)]
+        sides = transformers_sides(args.batch, args.device, args.max_length)
+        sides["refinery"](model, None, docs[: args.batch])  # warm-up (CUDA kernels, allocator)
+        times = {k: [] for k in sides}
+        scores = {}
+        order = list(sides)
+        for r in range(args.repeat):
+            for name in (order if r % 2 == 0 else order[::-1]):
+                start = clock()
+                scores[name] = sides[name](model, None, [Document(text=d.text, id=d.id, metadata={}) for d in docs]
+                                           if name == "refinery" else texts)
+                times[name].append(clock() - start)
+    best = {k: min(v) for k, v in times.items()}
+    unit = "docs/s (GPU)" if cuda else "docs/s per core"
+    print(f"{'':<18} {'best s':>8} {'median s':>9} {unit:>16}")
+    for name in sides:
+        per = len(texts) / best[name] / (1 if cuda else args.threads)
+        print(f"{name:<18} {best[name]:>8.3f} {statistics.median(times[name]):>9.3f} {per:>16,.1f}")
+    diff = max(abs(a - b) for a, b in zip(scores["refinery"], scores["direct"]))
+    same = diff <= (1e-2 if cuda else 1e-5)
+    print(f"scores equal (refinery vs direct): {'yes' if same else 'NO'} (largest difference {diff:.2e})")
+    ratio = best["refinery"] / best["direct"]
+    print(f"ratio refinery/direct time: {ratio:.3f} (overhead {100 * (ratio - 1):+.1f}%, target <= "
+          f"{100 * TARGET_OVERHEAD:.0f}%)")
+    return 0 if same else 1
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--docs", help="a folder of documents Parquet files (e.g. a run's documents/)")
@@ -133,10 +250,26 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tiny", action="store_true", help="smoke test: 200 documents, a small model, 2 repeats")
+    p.add_argument("--type", choices=("fasttext", "transformers"), default="fasttext")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="transformers: where the model runs")
+    p.add_argument("--batch", type=int, default=32, help="transformers: documents per batch (the stage's default)")
+    p.add_argument("--max-length", type=int, default=None, help="transformers: tokens read (default: the model's)")
+    p.add_argument("--threads", type=int, default=1, help="transformers on CPU: torch threads")
+    p.add_argument("--hidden", type=int, default=256, help="transformers, the model built here: hidden size")
+    p.add_argument("--layers", type=int, default=4, help="transformers, the model built here: layers")
     args = p.parse_args(argv)
-    if args.tiny:
+    if args.type == "transformers":
+        if args.n == 4000:
+            args.n = 400
+        if args.tiny:
+            args.n, args.hidden, args.layers, args.repeat, args.max_length = 40, 32, 2, 2, 128
+    elif args.tiny:
         args.n, args.bucket, args.dim, args.repeat = 200, 5000, 16, 2
     texts = read_docs(args.docs, args.n) if args.docs else generated(args.n, args.seed)
+    if args.type == "transformers":
+        if texts and len(texts) < args.n:
+            texts = (texts * (args.n // len(texts) + 1))[: args.n]
+        return main_transformers(args, texts)
     distinct = len(texts)
     if texts and len(texts) < args.n:  # a small run: its documents repeated, so model loading does not dominate
         texts = (texts * (args.n // len(texts) + 1))[: args.n]

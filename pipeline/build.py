@@ -6,6 +6,9 @@ Phases (each a datatrove executor with its own logging dir, logs/<phase>/):
   dedup_keys      (only with url_dedup or exact_dedup) one document per URL, then per text, among those left
   dedup_buckets   (only with minhash_dedup) band-wise links between documents sharing a band hash
   dedup_clusters  (only with minhash_dedup) union-find, one keeper per cluster among the documents still alive
+  quality_score   (only with quality_classifier's `phase: quality_score`) work/filtered/<task> -> the classifier's
+                  scores, work/quality/scores/<task>.parquet (duplicates skipped): a phase a cluster can place on
+                  GPU nodes (executor.<type>.phases.quality_score)
   quality_cutoff  (only with quality_classifier's keep_fraction) one task: the (score, id) cutoff of the whole run
   finalize        work/filtered/<task> -> [url_dedup] -> [exact_dedup] -> [minhash_dedup] -> [quality_classifier]
                   -> [decontaminate] -> [pii] -> documents/<task>.parquet
@@ -23,8 +26,8 @@ from stages.base import StageOutput
 from stages.documents import DeleteDocuments, DocumentReader, DocumentWriter
 
 # the phases every run has, by rank; stages add their own between them (url_dedup and exact_dedup: dedup_keys 15;
-# MinHash: dedup_buckets 20, dedup_clusters 30; quality_classifier with keep_fraction: quality_cutoff 35; the
-# tokenizer: tokenize 50)
+# MinHash: dedup_buckets 20, dedup_clusters 30; quality_classifier: quality_score 33, with keep_fraction
+# quality_cutoff 35; the tokenizer: tokenize 50)
 CURATE, FINALIZE, CLEANUP = "curate", "finalize", "cleanup"
 FIRST, LAST = -(10**9), 10**9  # orders of the framework's readers and writers around the stages' steps
 

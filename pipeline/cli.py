@@ -85,6 +85,14 @@ def cmd_stats(args) -> int:
 
     if not os.path.isdir(args.dir):
         raise SystemExit(f"refinery stats: no such run folder: {args.dir}")
+    if args.what_if:
+        from pipeline.report import run_scrubber
+        from pipeline.whatif import format_what_if, what_if
+
+        stage, _, key = args.what_if.partition(".")
+        result = what_if(args.dir, stage, key, scrubber=run_scrubber(args.dir))
+        print(json.dumps(result, indent=1) if args.json else format_what_if(result))
+        return 0
     stats = collect_stats(args.dir)
     if args.compare:
         from pipeline.stats import compare_stats, format_compare
@@ -221,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dir")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.add_argument("--compare", metavar="DIR_B", help="a second run: both funnels side by side, with the change")
+    s.add_argument("--what-if", metavar="STAGE.KEY",
+                   help="how many documents (and how much text) would survive the stage as a function of that threshold "
+                        "key, e.g. quality_classifier.threshold or language.threshold")
     s.set_defaults(fn=cmd_stats)
 
     rp = sub.add_parser("report", help="a self-contained HTML report of a run (or two runs compared)")
@@ -321,12 +332,13 @@ def main(argv=None) -> int:
     from pipeline.classifier import SourceError
     from pipeline.filter_run import FilterError
     from pipeline.where import WhereError
+    from pipeline.whatif import WhatIfError
 
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
     except (ConfigError, InputError, PreflightError, RunError, FolderLocked, DiskFull, SourceError, FilterError,
-            WhereError) as e:
+            WhereError, WhatIfError) as e:
         print(f"refinery: error: {e}", file=sys.stderr)
         return 2
 

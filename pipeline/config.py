@@ -78,19 +78,33 @@ class RunConfig:
         return identity
 
     def user_files(self, registry) -> dict:
-        """The sha256 of each file a stage reads that only the user supplies (a classifier's model, its key named
-        by the stage's `needs_user_file`): the same path holding another model is another run."""
+        """The sha256 of each file or folder a stage reads that only the user supplies (a classifier's model, its key
+        named by the stage's `needs_user_file`; a folder: its files' relative names and contents): the same path
+        holding another model is another run."""
         out = {}
         for name, values in self.stages.items():
             key = getattr(registry.get(name), "needs_user_file", None) if name in registry else None
             path = values.get(key) if key else None
-            if path and os.path.isfile(path):
-                digest = hashlib.sha256()
-                with open(path, "rb") as f:
-                    for block in iter(lambda: f.read(1 << 20), b""):
-                        digest.update(block)
-                out[f"stages.{name}.{key}"] = digest.hexdigest()
+            if path and (os.path.isfile(path) or os.path.isdir(path)):
+                out[f"stages.{name}.{key}"] = path_sha256(path)
         return out
+
+
+def path_sha256(path: str) -> str:
+    """A file's sha256; for a folder, of every file under it (sorted relative paths, each name then its bytes)."""
+    digest = hashlib.sha256()
+    if os.path.isfile(path):
+        files = [(None, path)]
+    else:
+        files = sorted((os.path.relpath(os.path.join(d, n), path), os.path.join(d, n))
+                       for d, _, names in os.walk(path) for n in names)
+    for rel, full in files:
+        if rel is not None:
+            digest.update(rel.encode() + b"\0")
+        with open(full, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def fingerprint(identity: dict) -> str:
@@ -166,13 +180,29 @@ def _parse_executor(ex: dict, cfg: RunConfig, errors: list[str]):
     if not isinstance(given, dict):
         errors.append(f"executor.{kind}: must be a mapping")
         given = {}
-    for key, value in given.items():
-        if key not in options:
-            errors.append(f"executor.{kind}.{key}: unknown key (allowed: {', '.join(sorted(options))})")
-        elif value is not None and not _type_ok(value, options[key]):
-            errors.append(f"executor.{kind}.{key}: expected {type(options[key]).__name__}, got {type(value).__name__} ({value!r})")
-        else:
-            options[key] = value
+    def check(values: dict, path: str, allowed: dict) -> dict:
+        ok = {}
+        for key, value in values.items():
+            if key not in allowed:
+                errors.append(f"{path}.{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
+            elif value is not None and not _type_ok(value, allowed[key]):
+                errors.append(f"{path}.{key}: expected {type(allowed[key]).__name__}, got {type(value).__name__} "
+                              f"({value!r})")
+            else:
+                ok[key] = value
+        return ok
+
+    options.update(check(given, f"executor.{kind}", options))
+    # per-phase options: the same keys (but `phases`), for one phase; the phase names are checked against the run's
+    # phases when it is built (pipeline/run.py)
+    per_phase = {k: v for k, v in OPTION_DEFAULTS[kind].items() if k != "phases"}
+    phases = {}
+    for phase, values in (options.get("phases") or {}).items():
+        if not isinstance(values, dict):
+            errors.append(f"executor.{kind}.phases.{phase}: must be a mapping of executor.{kind} keys")
+            continue
+        phases[str(phase)] = check(values, f"executor.{kind}.phases.{phase}", per_phase)
+    options["phases"] = phases
     if kind == "slurm" and not options["partition"]:
         errors.append("executor.slurm.partition: required with executor.type slurm")
     cfg.executor_options = options

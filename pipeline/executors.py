@@ -23,19 +23,36 @@ SLURM_DEFAULTS = {
     "env_command": None,  # run first in every job, e.g. "source /path/to/venv/bin/activate"
     "sbatch_args": {},  # any other #SBATCH directives, e.g. {account: my-account}
     "max_array_size": 1001,  # the cluster's MaxArraySize
+    "gpus_per_task": 0,  # GPUs per task (#SBATCH --gpus); e.g. for the quality_score phase only, under `phases`
+    "gres": None,  # #SBATCH --gres, e.g. "gpu:1" (clusters that schedule GPUs as generic resources)
+    "phases": {},  # phase -> any of the keys above, for that phase only, e.g. {quality_score: {partition: gpu, gres: "gpu:1"}}
 }
 # executor.ray.* (datatrove's RayPipelineExecutor; ray.init(address=...) is called first)
 RAY_DEFAULTS = {
     "address": None,  # None: start or join a local Ray; "auto" or "ray://host:10001" for a cluster
     "cpus_per_task": 1,
     "mem_per_cpu_gb": 2,
+    "num_gpus": 0,  # GPUs per task (Ray's num_gpus); e.g. for the quality_score phase only, under `phases`
+    "phases": {},  # phase -> any of the keys above, for that phase only, e.g. {quality_score: {num_gpus: 1}}
 }
 OPTION_DEFAULTS = {"slurm": SLURM_DEFAULTS, "ray": RAY_DEFAULTS}
 
 
+PHASE_OPTIONS = "phases"
+
+
+def phase_options(options: dict, phase: str) -> dict:
+    """The executor options of one phase: the executor's, with that phase's entry of `phases` over them."""
+    merged = {k: v for k, v in options.items() if k != PHASE_OPTIONS}
+    merged.update((options.get(PHASE_OPTIONS) or {}).get(phase) or {})
+    return merged
+
+
 def make_executor(kind: str, options: dict, steps: list, tasks: int, workers: int, logging_dir: str, phase: str,
                   depends=None, quiet_tasks: bool = False):
-    """quiet_tasks: tasks log to their log files only (local and Ray; a Slurm task's console is its Slurm log)."""
+    """quiet_tasks: tasks log to their log files only (local and Ray; a Slurm task's console is its Slurm log).
+    options: executor.<kind>.* (its `phases` entry for this phase applied here)."""
+    options = phase_options(options, phase) if options else options
     if kind == "local":
         # datatrove's executors, with tasks that count their progress for the display (stages/compat.py)
         from stages.compat import LocalExecutor
@@ -47,10 +64,14 @@ def make_executor(kind: str, options: dict, steps: list, tasks: int, workers: in
 
         return RayExecutor(pipeline=steps, tasks=tasks, workers=max(1, min(workers, tasks)),
                            logging_dir=logging_dir, skip_completed=True, quiet_tasks=quiet_tasks,
-                           cpus_per_task=options["cpus_per_task"], mem_per_cpu_gb=options["mem_per_cpu_gb"])
+                           cpus_per_task=options["cpus_per_task"], mem_per_cpu_gb=options["mem_per_cpu_gb"],
+                           gpus_per_task=options["num_gpus"])
     if kind == "slurm":
         from datatrove.executor.slurm import SlurmPipelineExecutor
 
+        sbatch_args = dict(options["sbatch_args"] or {})
+        if options["gres"]:
+            sbatch_args["gres"] = options["gres"]
         return SlurmPipelineExecutor(
             pipeline=steps,
             tasks=tasks,
@@ -62,7 +83,8 @@ def make_executor(kind: str, options: dict, steps: list, tasks: int, workers: in
             qos=options["qos"],
             job_name=f"{options['job_name']}-{phase}",
             env_command=options["env_command"],
-            sbatch_args=dict(options["sbatch_args"] or {}),
+            gpus_per_task=options["gpus_per_task"],
+            sbatch_args=sbatch_args,
             max_array_size=options["max_array_size"],
             depends=depends,
             logging_dir=logging_dir,

@@ -134,10 +134,13 @@ def run_scrubber(run_dir: str):
 def report_data(run_dir: str) -> dict:
     stats = collect_stats(run_dir)
     scrubber = run_scrubber(run_dir)
+    from pipeline.whatif import run_what_ifs
+
+    curves = run_what_ifs(run_dir, scrubber=scrubber)
     stages = []
     for s in stats["stages"]:
         stages.append({**s, "examples": dropped_examples(run_dir, s["name"], scrubber=scrubber),
-                       **inspection(run_dir, s["name"], scrubber=scrubber)})
+                       **inspection(run_dir, s["name"], scrubber=scrubber), "what_if": curves.get(s["name"], {})})
     return {"run": os.path.abspath(run_dir), "stats": stats, "stages": stages, "clusters": cluster_sizes(run_dir)}
 
 
@@ -259,6 +262,48 @@ function histogram(parent, name, h) {
   box.appendChild(svg); parent.appendChild(box); charts++;
 }
 
+// what-if curve: share of the stage's input (documents, characters) surviving each threshold, the configured one marked
+function curveChart(parent, w) {
+  var W = 520, H = 200, L = 44, R = 12, T = 12, B = 30, pts = w.points;
+  var lo = pts[0].threshold, hi = pts[pts.length - 1].threshold; if (hi === lo) hi = lo + 1;
+  function X(v) { return L + (W - L - R) * (v - lo) / (hi - lo); }
+  function Y(s) { return T + (H - T - B) * (1 - s); }
+  var box = el("div", {class: "hist", id: "whatif-" + w.stage + "-" + w.key});
+  box.appendChild(el("div", {}, w.stage + "." + w.key + ": keep " + w.metric + " " + w.keep + " threshold"));
+  var svg = svgEl("svg", {width: W, height: H, role: "img", "aria-label": "what-if " + w.stage + "." + w.key});
+  [0, 0.5, 1].forEach(function (s) {
+    svg.appendChild(svgEl("line", {x1: L, x2: W - R, y1: Y(s), y2: Y(s), stroke: "#ddd"}));
+    svg.appendChild(svgEl("text", {x: L - 4, y: Y(s) + 4, "font-size": 10, "text-anchor": "end"}, (100 * s) + "%"));
+  });
+  [["documents_share", KEPT_COLOR], ["chars_share", B_COLOR]].forEach(function (c) {
+    var line = svgEl("polyline", {fill: "none", stroke: c[1], "stroke-width": 2, class: "curve",
+      points: pts.map(function (p) { return X(p.threshold).toFixed(1) + "," + Y(p[c[0]]).toFixed(1); }).join(" ")});
+    svg.appendChild(line);
+    pts.forEach(function (p) {
+      var dot = svgEl("circle", {cx: X(p.threshold), cy: Y(p[c[0]]), r: 2.5, fill: c[1], class: "point"});
+      dot.appendChild(svgEl("title", {}, w.key + " " + fmt(p.threshold) + ": " + fmt(p.documents) + " documents (" + (100 * p.documents_share).toFixed(1) + "%), " + fmt(p.chars) + " characters (" + (100 * p.chars_share).toFixed(1) + "%)"));
+      svg.appendChild(dot);
+    });
+  });
+  if (w.configured !== null && w.configured !== undefined) {
+    var x = X(w.configured);
+    svg.appendChild(svgEl("line", {x1: x, x2: x, y1: T, y2: H - B, stroke: "#333", "stroke-dasharray": "4 3", class: "configured", "data-threshold": String(w.configured)}));
+    svg.appendChild(svgEl("text", {x: x + 3, y: T + 10, "font-size": 10}, "configured " + fmt(w.configured)));
+  }
+  svg.appendChild(svgEl("text", {x: L, y: H - 10, "font-size": 10}, fmt(lo)));
+  svg.appendChild(svgEl("text", {x: W - R, y: H - 10, "font-size": 10, "text-anchor": "end"}, fmt(hi)));
+  box.appendChild(svg);
+  box.appendChild(el("div", {class: "muted"}, "blue: documents, orange: characters; " + fmt(w.documents) + " documents from " + (w.source === "documents" ? "documents/ (all)" : "the inspection sample")));
+  var ref = (w.configured !== null && w.configured !== undefined) ? "the configured threshold" : "the median";
+  ["above", "below"].forEach(function (side) {
+    if (!(w[side] || []).length) return;
+    var det = el("details"); det.appendChild(el("summary", {}, "just " + side + " " + ref + " (" + fmt(w.reference) + ")"));
+    table(det, ["url", w.metric, "outcome", "text (start)"], w[side].map(function (r) { return {cells: [r.url || r.id, fmt(r.value), r.outcome, r.text]}; }), ["l", "l", "l", "t"]);
+    box.appendChild(det);
+  });
+  parent.appendChild(box); charts++;
+}
+
 function table(parent, head, rows, classes) {
   var t = el("table"), tr = el("tr");
   head.forEach(function (h, i) { tr.appendChild(el("th", {class: (classes && classes[i]) || ""}, h)); });
@@ -317,6 +362,17 @@ function renderRun(root) {
   if (sizes.length) {
     d.appendChild(el("h3", {}, "duplicate cluster sizes (minhash_cluster_size of the kept documents)"));
     barChart(d, sizes.map(function (k) { return {label: k + " documents", values: [D.clusters[k]], notes: [" clusters"]}; }), [DROP_COLOR], null, "clusters");
+  }
+
+  var withCurves = D.stages.filter(function (x) { return Object.keys(x.what_if || {}).length; });
+  if (withCurves.length) {
+    var wi = section(root, "Threshold what-if", "what-if");
+    wi.appendChild(el("p", {class: "muted"}, "For each threshold: the share of the stage's input (its inspection sample; every document when nothing was dropped from this stage on) that would survive the stage at each value, the stage's other rules as configured. The dashed line is the configured threshold; `refinery stats DIR --what-if STAGE.KEY` prints the same curve."));
+    withCurves.forEach(function (x) {
+      wi.appendChild(el("h3", {}, x.name));
+      var box = el("div", {class: "hists"}); wi.appendChild(box);
+      Object.keys(x.what_if).forEach(function (k) { curveChart(box, x.what_if[k]); });
+    });
   }
 
   var e = section(root, "Examples", "examples");

@@ -284,6 +284,10 @@ def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool 
         phases = build_phases(cfg, files, layout)
     except ValueError as e:
         raise RunError(str(e)) from None
+    unknown = sorted(set((cfg.executor_options or {}).get("phases") or {}) - {p.name for p in phases})
+    if unknown:
+        raise RunError(f"executor.{cfg.executor}.phases: {', '.join(unknown)}: no such phase in this run (its phases: "
+                       f"{', '.join(p.name for p in phases)})")
     prepare_run_dir(cfg, files, layout, overwrite)
     if input_errors:
         write_json_atomic(layout.listing_errors, list(input_errors))

@@ -8,7 +8,7 @@ from datatrove.pipeline.filters.c4_filters import C4QualityFilter
 from stages.compat import SpacyTokenizerBase, c4_sentence_count, use_word_tokenizer
 from stages.fast_filters import OneSentenceShortcut
 from stages.quality import DatatroveFilterStage
-from stages.registry import key
+from stages.registry import Threshold, key
 
 
 @dataclass
@@ -34,6 +34,7 @@ class C4QualityStage(DatatroveFilterStage):
     mirrors = C4QualityFilter
     reasons = ("lorem_ipsum", "curly_bracket", "too_few_sentences")
     inspect_metrics = ("chars", "too_few_sentences")
+    thresholds = (Threshold("min_num_sentences", "too_few_sentences", ">=", "too_few_sentences"),)
     departures = {"filter_no_terminal_punct": "FineWeb turns it off: FineWebQualityFilter has its own punctuation rule"}
 
     def __init__(self, output=None, **params):

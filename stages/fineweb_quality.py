@@ -7,7 +7,7 @@ from datatrove.utils.text import split_into_words
 
 from stages.compat import find_duplicates
 from stages.quality import DatatroveFilterStage, ratio
-from stages.registry import key
+from stages.registry import Threshold, key
 
 
 @dataclass
@@ -30,6 +30,10 @@ class FineWebQualityStage(DatatroveFilterStage):
     mirrors = FineWebQualityFilter
     reasons = ("empty", "line_punct_ratio", "short_line_ratio", "char_dup_ratio", "list_ratio")
     inspect_metrics = ("chars", *reasons)
+    thresholds = (Threshold("line_punct_thr", "line_punct_ratio", ">=", "line_punct_ratio"),
+                  Threshold("short_line_thr", "short_line_ratio", "<=", "short_line_ratio"),
+                  Threshold("char_duplicates_ratio", "char_dup_ratio", "<=", "char_dup_ratio"),
+                  Threshold("new_line_ratio", "list_ratio", "<=", "list_ratio"))
 
     def __init__(self, output=None, stop_chars=None, **params):
         # a YAML list; datatrove hands it to str.endswith, which takes a tuple (its signature's type), not a list

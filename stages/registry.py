@@ -8,6 +8,8 @@ A stage is a class (a RefineryStage, or a plain datatrove step for the steps aft
               cross-field checks in a `problems()` method (each a message, or a (key, message) pair)
   reasons     the reasons it may drop a document for (every stage may also drop with `error`)
   inspect_metrics  what its inspection sample records (inspect/<stage>/, the report's distributions)
+  thresholds  the keys that threshold a metric of the inspection sample (Threshold): the what-if curves of
+              `refinery stats DIR --what-if STAGE.KEY` and the report
   fields      per-document columns it fills in documents/ (always present, null where not set)
   version     bumped when a change of its code or defaults changes results: older run folders are refused
   build()     adds its steps to the phases (most stages: one step in `curate`; MinHash spans four phases)
@@ -72,6 +74,23 @@ def key(default=dataclasses.MISSING, *, help: str, min=None, max=None, min_exclu
         value = default
         return field(default_factory=lambda: type(value)(value), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A config key that thresholds one metric of the stage's inspection sample: a document passes the rule when
+    `metric <keep> value` (keep: ">=", ">", "<=" or "<") and is otherwise dropped with `reason`. document_field: the
+    documents/ column holding the same metric, read for the what-if of a stage that dropped nothing (annotate)."""
+
+    key: str
+    metric: str
+    keep: str
+    reason: str
+    document_field: str | None = None
+
+    def passes(self, value: float, threshold: float) -> bool:
+        return {">=": value >= threshold, ">": value > threshold, "<=": value <= threshold,
+                "<": value < threshold}[self.keep]
 
 
 @dataclass(frozen=True)
@@ -179,6 +198,7 @@ class Stage:
     reasons: tuple[str, ...] = ()
     inspect_metrics: tuple[str, ...] = ("chars",)
     fields: tuple = ()  # (column name, pyarrow type) of per-document values this stage fills in documents/
+    thresholds: tuple = ()  # Threshold declarations: the keys the what-if view varies
     funnel: bool = True  # False: a step after the funnel (it drops nothing and has no row in the funnel)
     version: int = 1
     phase: str = "curate"
@@ -229,6 +249,11 @@ def check_stage_class(cls) -> list[str]:
     clash = sorted(WIRING & {f.name for f in dataclasses.fields(cls.Params)})
     if clash:
         problems.append(f"{cls.__name__}.Params: keys {clash} collide with pipeline wiring")
+    keys = {f.name for f in dataclasses.fields(cls.Params)}
+    for t in getattr(cls, "thresholds", ()):
+        if t.key not in keys or t.metric not in cls.inspect_metrics or t.keep not in (">=", ">", "<=", "<"):
+            problems.append(f"{cls.__name__}.thresholds: {t.key!r} must be a key of its Params thresholding one of its "
+                            f"inspect_metrics with >=, >, <= or <")
     for attr in ("build", "preflight"):
         if not callable(getattr(cls, attr, None)):
             problems.append(f"{cls.__name__}: no `{attr}` classmethod")
