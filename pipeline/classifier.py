@@ -130,7 +130,7 @@ def _table(scores: list[float], labels: list[str], threshold: float) -> dict:
 
 
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-TRIES = 4
+TRIES = 8
 
 
 def train_supervised(data: str, log=print, **options):
