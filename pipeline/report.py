@@ -262,7 +262,7 @@ function histogram(parent, name, h) {
   box.appendChild(svg); parent.appendChild(box); charts++;
 }
 
-// what-if curve: share of the stage's input (documents, characters) surviving each threshold, the configured one marked
+// what-if curve: share of the stage's input (documents, bytes) surviving each threshold, the configured one marked
 function curveChart(parent, w) {
   var W = 520, H = 200, L = 44, R = 12, T = 12, B = 30, pts = w.points;
   var lo = pts[0].threshold, hi = pts[pts.length - 1].threshold; if (hi === lo) hi = lo + 1;
@@ -275,13 +275,13 @@ function curveChart(parent, w) {
     svg.appendChild(svgEl("line", {x1: L, x2: W - R, y1: Y(s), y2: Y(s), stroke: "#ddd"}));
     svg.appendChild(svgEl("text", {x: L - 4, y: Y(s) + 4, "font-size": 10, "text-anchor": "end"}, (100 * s) + "%"));
   });
-  [["documents_share", KEPT_COLOR], ["chars_share", B_COLOR]].forEach(function (c) {
+  [["documents_share", KEPT_COLOR], ["bytes_share", B_COLOR]].forEach(function (c) {
     var line = svgEl("polyline", {fill: "none", stroke: c[1], "stroke-width": 2, class: "curve",
       points: pts.map(function (p) { return X(p.threshold).toFixed(1) + "," + Y(p[c[0]]).toFixed(1); }).join(" ")});
     svg.appendChild(line);
     pts.forEach(function (p) {
       var dot = svgEl("circle", {cx: X(p.threshold), cy: Y(p[c[0]]), r: 2.5, fill: c[1], class: "point"});
-      dot.appendChild(svgEl("title", {}, w.key + " " + fmt(p.threshold) + ": " + fmt(p.documents) + " documents (" + (100 * p.documents_share).toFixed(1) + "%), " + fmt(p.chars) + " characters (" + (100 * p.chars_share).toFixed(1) + "%)"));
+      dot.appendChild(svgEl("title", {}, w.key + " " + fmt(p.threshold) + ": " + fmt(p.documents) + " documents (" + (100 * p.documents_share).toFixed(1) + "%), " + fmt(p.bytes) + " bytes (" + (100 * p.bytes_share).toFixed(1) + "%)"));
       svg.appendChild(dot);
     });
   });
@@ -293,7 +293,7 @@ function curveChart(parent, w) {
   svg.appendChild(svgEl("text", {x: L, y: H - 10, "font-size": 10}, fmt(lo)));
   svg.appendChild(svgEl("text", {x: W - R, y: H - 10, "font-size": 10, "text-anchor": "end"}, fmt(hi)));
   box.appendChild(svg);
-  box.appendChild(el("div", {class: "muted"}, "blue: documents, orange: characters; " + fmt(w.documents) + " documents from " + (w.source === "documents" ? "documents/ (all)" : "the inspection sample")));
+  box.appendChild(el("div", {class: "muted"}, "blue: documents, orange: bytes (UTF-8); " + fmt(w.documents) + " documents from " + (w.source === "documents" ? "documents/ (all)" : "the inspection sample")));
   var ref = (w.configured !== null && w.configured !== undefined) ? "the configured threshold" : "the median";
   ["above", "below"].forEach(function (side) {
     if (!(w[side] || []).length) return;

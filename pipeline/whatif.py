@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from pipeline.stats import collect_stats, run_registry
 from refinery.layout import RunLayout
 from refinery.schema import KEPT
-from stages.base import id_fraction, scrubbed_head
+from stages.base import id_fraction, scrubbed_head, utf8_size
 
 POINTS = 21  # thresholds evenly spaced between the smallest and the largest value, plus the configured one
 EXAMPLES = 3  # documents shown just above and just below the configured threshold
@@ -53,8 +53,9 @@ def _rows_from_inspect(run_dir: str, stage: str) -> list[dict]:
     for path in RunLayout(run_dir).stage_files("inspect", stage):
         for r in pq.read_table(path).to_pylist():
             metrics = {k: v for k, v in (r["metrics"] or []) if v is not None and math.isfinite(v)}
+            # a run written before inspect/ had `bytes`: its rows have none (the what-if then says so)
             rows.append({"id": r["id"], "url": r["url"], "outcome": r["outcome"], "metrics": metrics,
-                         "chars": int(metrics.get("chars") or 0), "text": r["text"]})
+                         "bytes": r.get("bytes"), "text": r["text"]})
     return rows
 
 
@@ -64,8 +65,8 @@ def _rows_from_documents(run_dir: str, field: str, metric: str) -> list[dict]:
         t = pq.read_table(path, columns=["id", "url", "text", field]).to_pydict()
         for doc_id, url, text, value in zip(t["id"], t["url"], t["text"], t[field]):
             metrics = {} if value is None or not math.isfinite(value) else {metric: value}
-            rows.append({"id": doc_id, "url": url, "outcome": KEPT, "metrics": metrics, "chars": len(text or ""),
-                         "text": text})
+            rows.append({"id": doc_id, "url": url, "outcome": KEPT, "metrics": metrics,
+                         "bytes": utf8_size(text or ""), "text": text})
     return rows
 
 
@@ -98,7 +99,8 @@ def what_if(run_dir: str, stage: str, key: str, points: int = POINTS, examples: 
     else:
         source, rows = "inspect", _rows_from_inspect(run_dir, stage)
     total_docs = len(rows)
-    total_chars = sum(r["chars"] or 0 for r in rows)
+    total_bytes = sum(r["bytes"] or 0 for r in rows)
+    unsized = sum(r["bytes"] is None for r in rows)
     # the rows whose fate this threshold decides, with their metric
     open_rows, always = [], []  # always: kept without the metric (the rule did not look at it)
     for r in rows:
@@ -112,15 +114,15 @@ def what_if(run_dir: str, stage: str, key: str, points: int = POINTS, examples: 
             continue
         open_rows.append((m, r))
     out = {"stage": stage, "key": key, "metric": rule.metric, "keep": rule.keep, "reason": rule.reason,
-           "configured": value, "source": source, "documents": total_docs, "chars": total_chars,
+           "configured": value, "source": source, "documents": total_docs, "bytes": total_bytes, "unsized": unsized,
            "points": [], "above": [], "below": [], "reference": value}
     if not open_rows:
         return out
     for v in _grid([m for m, _ in open_rows], value, points):
         passing = always + [r for m, r in open_rows if rule.passes(m, v)]
-        docs, chars = len(passing), sum(r["chars"] or 0 for r in passing)
+        docs, size = len(passing), sum(r["bytes"] or 0 for r in passing)
         out["points"].append({"threshold": v, "documents": docs, "documents_share": docs / total_docs,
-                              "chars": chars, "chars_share": chars / total_chars if total_chars else 0.0,
+                              "bytes": size, "bytes_share": size / total_bytes if total_bytes else 0.0,
                               "configured": value is not None and v == float(value)})
     reference = value if value is not None else sorted(m for m, _ in open_rows)[len(open_rows) // 2]
     out["reference"] = reference
@@ -160,13 +162,15 @@ def format_what_if(w: dict) -> str:
     where = ("every document of documents/ (the stage and those after it dropped nothing)" if w["source"] == "documents"
              else f"inspect/{w['stage']}/, the stage's input sample")
     lines = [f"what-if {w['stage']}.{w['key']}: a document passes when {w['metric']} {w['keep']} {w['key']} "
-             f"(configured: {_num(w['configured'])}); {w['documents']:,} documents, {w['chars']:,} characters, "
+             f"(configured: {_num(w['configured'])}); {w['documents']:,} documents, {w['bytes']:,} bytes, "
              f"from {where}",
-             f"  {'threshold':>12} {'documents':>10} {'% docs':>8} {'characters':>12} {'% chars':>8}"]
+             f"  {'threshold':>12} {'documents':>10} {'% docs':>8} {'bytes':>12} {'% bytes':>8}"]
+    if w.get("unsized"):
+        lines.insert(1, f"  ({w['unsized']:,} rows written before inspect/ recorded sizes count 0 bytes)")
     for p in w["points"]:
         mark = "> " if p["configured"] else "  "
         lines.append(f"{mark}{_num(p['threshold']):>12} {p['documents']:>10,} {100 * p['documents_share']:>7.1f}% "
-                     f"{p['chars']:>12,} {100 * p['chars_share']:>7.1f}%" + ("   <- configured" if p["configured"] else ""))
+                     f"{p['bytes']:>12,} {100 * p['bytes_share']:>7.1f}%" + ("   <- configured" if p["configured"] else ""))
     if not w["points"]:
         lines.append(f"  no document of the sample has a {w['metric']} this rule decides on")
     ref = "the configured threshold" if w["configured"] is not None else "the median (no threshold configured)"

@@ -99,6 +99,7 @@ INSPECT_SCHEMA = pa.schema(
         ("outcome", pa.string()),  # "kept", or the drop reason
         ("metrics", pa.map_(pa.string(), pa.float64())),
         ("text", pa.string()),  # first output.inspect_text_chars characters
+        ("bytes", pa.int64()),  # UTF-8 size of the whole text as it entered the stage (the what-if's kept bytes)
     ]
 )
 KEPT = "kept"

@@ -24,6 +24,12 @@ from stages.registry import ERROR, STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT, Stag
 from refinery.schema import INSPECT_SCHEMA, KEPT, REMOVED_SCHEMA
 
 
+def utf8_size(text: str) -> int:
+    """Bytes of text in UTF-8, as the funnel's `kept_bytes` counts them (a lone surrogate, which no file can hold,
+    as the one byte of its replacement)."""
+    return len(text.encode("utf-8", "replace"))
+
+
 @dataclass
 class Drop:
     reason: str
@@ -109,6 +115,7 @@ class InspectWriter:
             "outcome": outcome,
             "metrics": [(k, float(v)) for k, v in metrics.items() if v is not None],
             "text": scrubbed_head(text, self.output.inspect_text_chars, self.scrubber),
+            "bytes": None if text is None else utf8_size(text),
         })
 
     def __exit__(self, *exc):
@@ -186,7 +193,7 @@ class RefineryStage(PipelineStep, Stage):
 
     def keep(self, doc: Document):
         self.stat_update(STAT_KEPT)
-        self.stat_update("kept_bytes", value=len((doc.text or "").encode("utf-8", "replace")), unit="doc")
+        self.stat_update("kept_bytes", value=utf8_size(doc.text or ""), unit="doc")
 
     def drop(self, removed: RemovedWriter, doc: Document, drop: Drop):
         if drop.reason not in self._reasons:

@@ -285,12 +285,14 @@ def test_what_if_table_report_data_and_chromium(modes, tmp_path):
         assert len(rows) == len(w["points"]) > 0, table
         for row, p in zip(rows, w["points"]):
             assert row[0] == pytest.approx(p["threshold"], rel=1e-3, abs=1e-9)
-            assert row[1:] == (p["documents"], round(100 * p["documents_share"], 1), p["chars"],
-                               round(100 * p["chars_share"], 1), p["configured"])
+            assert row[1:] == (p["documents"], round(100 * p["documents_share"], 1), p["bytes"],
+                               round(100 * p["bytes_share"], 1), p["configured"])
         marked = [p for p in w["points"] if p["configured"]]
         assert len(marked) == 1 and marked[0]["threshold"] == w["configured"]
         # inspect_rate 1.0: at the configured threshold exactly the documents the stage kept survive
         assert marked[0]["documents"] == funnel[stage]["kept"] and w["documents"] == funnel[stage]["in"]
+        if stage in ("quality_classifier", "gopher_quality"):  # stages that keep texts unchanged: the same bytes
+            assert marked[0]["bytes"] == funnel[stage]["kept_bytes"] > 0
     q = curves["quality_classifier", "threshold"]
     assert q["configured"] == threshold and q["source"] == "inspect"
     assert all(e["value"] >= threshold for e in q["above"]) and all(e["value"] < threshold for e in q["below"])
