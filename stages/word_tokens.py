@@ -343,9 +343,17 @@ _SHARED: dict[str, object] = {}
 
 
 def word_tokenizer(language):
-    """One tokenizer per language and process, shared by the stages so they share what it remembers."""
+    """One tokenizer per language and process, shared by the stages so they share what it remembers. `language` is
+    any key of datatrove's tokenizer assignment ("en", "fra_Latn", "ar", ...): the spaCy pipeline is the one
+    datatrove assigns to it (for "ar" its multi-language "xx", for "nn" Norwegian Bokmal's "nb"), never one built
+    from the key itself."""
     if not isinstance(language, str):
         return load_word_tokenizer(language)
     if language not in _SHARED:
-        _SHARED[language] = FastSpacyTokenizer(language) if spacy_assigned(language) else load_word_tokenizer(language)
+        code = spacy_assigned(language)
+        if code is None:
+            _SHARED[language] = load_word_tokenizer(language)
+        else:  # keys assigned the same spaCy code share one tokenizer
+            _SHARED[language] = next((t for t in _SHARED.values() if isinstance(t, FastSpacyTokenizer)
+                                      and t.language == code), None) or FastSpacyTokenizer(code)
     return _SHARED[language]

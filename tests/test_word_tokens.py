@@ -174,3 +174,22 @@ def test_a_special_case_across_a_space_is_applied_as_spacy_applies_it():
                  "foo.  (bar. Next", "One. foo. (bar. Two"):
         assert fast.word_tokenize(text) == stock.word_tokenize(text), text
         assert fast.span_tokenize(text) == stock.span_tokenize(text), text
+
+
+def test_every_datatrove_language_key_tokenizes_as_datatrove_does():
+    # the key is looked up in datatrove's assignment: "fra_Latn" is spaCy's "fr", "ar" its multi-language "xx" (which
+    # splits "Frodo." where spaCy's own "ar" does not), "nn" Bokmal's "nb", "sa" Albanian's "sq" (datatrove's proxy)
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    texts = ["Frodo. Ceci est une phrase, n'est-ce pas? Ja! Das ist gut. (Hello) 3.14 — ok…",
+             "قال فرودو. هذه جملة! Это предложение. Bu bir cümledir?  Dette er ei setning.\tKraj."]
+    for key in ("fra_Latn", "eng_Latn", "deu_Latn", "ar", "arb_Arab", "az", "kn", "tt", "nn", "sa", "rus_Cyrl"):
+        ours, theirs = word_tokenizer(key), load_word_tokenizer(key)
+        assert isinstance(ours, FastSpacyTokenizer) and ours.language == theirs.language, key
+        for text in texts:
+            assert ours.word_tokenize(text) == theirs.word_tokenize(text), (key, text)
+            assert ours.span_tokenize(text) == theirs.span_tokenize(text), (key, text)
+    assert word_tokenizer("ar") is word_tokenizer("kn")  # both datatrove's "xx": one tokenizer, one memory
+    assert word_tokenizer("ar").word_tokenize("Frodo.") == ["Frodo", "."]
+    # a key datatrove gives a segmenter of its own (Japanese: its Sudachi fix) is left to datatrove's tokenizer
+    assert not isinstance(word_tokenizer("jpn_Jpan"), FastSpacyTokenizer)
