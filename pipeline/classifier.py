@@ -147,7 +147,8 @@ def train_supervised(data: str, log=print, **options):
             if "NaN" not in str(e):
                 raise
             log(f"fastText stopped on a NaN (try {attempt} of {TRIES})" + ("; trying again" if attempt < TRIES else ""))
-    raise SourceError(f"fastText stopped on a NaN {TRIES} times: give it more texts, or another --lr or --dim")
+    raise SourceError(f"fastText stopped on a NaN {TRIES} times: give it more texts, a larger --bucket (word pairs "
+                      "colliding in a small hash table diverge), or another --lr or --dim")
 
 
 def train_classifier(positive: list[str], negative: list[str], out: str, max_per_class: int | None = None,

@@ -159,7 +159,7 @@ def test_filter_mode_annotate_mode_and_refinery_filter(crafted, tmp_path):
     trained = str(tmp_path / "run-trained.bin")
     proc = refinery("classifier", "train", "--positive", annotated, "--negative",
                     os.path.join(annotated, "removed", "gopher_quality"), "--out", trained,
-                    "--dim", "8", "--bucket", "5000", "--holdout", "0.25")
+                    "--dim", "16", "--bucket", "100000", "--holdout", "0.25")
     assert "read 25 positive (hq) and 12 negative (lq) texts" in proc.stdout and "F1" in proc.stdout
     assert FastTextScorer(trained, "hq").score(["Too short 1."])[0] < 0.5
 
