@@ -55,7 +55,7 @@ def collect_stats(run_dir: str) -> dict:
                 elif label.startswith(STAT_DROPPED_PREFIX):
                     reason = label[len(STAT_DROPPED_PREFIX) :]
                     stage["dropped"][reason] = stage["dropped"].get(reason, 0) + total
-                elif label.startswith(("replaced/", "contaminated/")):
+                elif label.startswith(("replaced/", "contaminated/", "route/")):
                     stage["extra"][label] = stage["extra"].get(label, 0) + total
     stages = []
     order = run_registry(run_dir).funnel()
@@ -108,6 +108,8 @@ def format_funnel(stats: dict, documents: int | None = None) -> str:
         for label, n in (s.get("extra") or {}).items():
             if label.startswith("contaminated/"):
                 lines.append(f"  (documents matching eval set {label[len('contaminated/'):]}: {n:,})")
+            elif label.startswith("route/"):
+                lines.append(f"  (text by {label[len('route/'):]}: {n:,} pages)")
             else:
                 lines.append(f"  ({label}: {n:,} in kept documents)")
     last = stages[-1]["kept"]
