@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.scan import Smallest, batches, map_entries, read_rows
-from pipeline.stats import collect_stats, compare_stats, run_registry
+from pipeline.stats import collect_stats, compare_stats, language_funnel, run_registry
 from refinery.layout import RunLayout
 from stages.base import id_fraction, scrubbed_head
 from refinery.atomic import atomic_path
@@ -196,7 +196,11 @@ def report_data(run_dir: str) -> dict:
     for s in stats["stages"]:
         stages.append({**s, "examples": dropped_examples(run_dir, s["name"], scrubber=scrubber),
                        **inspection(run_dir, s["name"], scrubber=scrubber), "what_if": curves.get(s["name"], {})})
-    return {"run": os.path.abspath(run_dir), "stats": stats, "stages": stages, "clusters": cluster_sizes(run_dir)}
+    data = {"run": os.path.abspath(run_dir), "stats": stats, "stages": stages, "clusters": cluster_sizes(run_dir)}
+    by_language = language_funnel(stats)
+    if by_language["languages"]:  # a run whose stages count per language (lang/<L>/... stats)
+        data["languages"] = by_language
+    return data
 
 
 def write_report(run_dir: str, out_path: str, compare_dir: str | None = None) -> str:
@@ -373,7 +377,7 @@ function table(parent, head, rows, classes) {
 
 function examplesTable(parent, rows, valueName) {
   table(parent, ["url", valueName, "text (start)"], rows.map(function (r) {
-    return {cells: [r.url || r.id, r.value !== undefined ? fmt(r.value) + (r.detail ? " " + r.detail : "")
+    return {cells: [r.url || r.id, r.value !== undefined ? fmt(r.value) + (r.detail ? " " + r.detail : "") + (r.language ? " [" + r.language + "]" : "")
                     : Object.keys(r.metrics).slice(0, 3).map(function (k) { return k + "=" + fmt(r.metrics[k]); }).join(", "),
                     r.text]};
   }), ["l", "l", "t"]);
@@ -398,6 +402,8 @@ function renderRun(root) {
     });
   });
   table(f, ["stage / reason", "in", "kept / dropped", "kept %", "bytes kept", "time s"], rows, ["l"]);
+
+  if (D.languages) renderLanguages(root, D.languages);
 
   var r = section(root, "Removals per reason", "reasons");
   var reasonRows = [];
@@ -443,6 +449,29 @@ function renderRun(root) {
       var det = el("details"); det.appendChild(el("summary", {}, "kept (" + fmt(x.kept) + ")"));
       examplesTable(det, x.kept_examples, "metrics"); e.appendChild(det);
     }
+  });
+}
+
+// per language, from the first stage that counts languages on: in vs kept per language, one row per language,
+// and each language's funnel
+function renderLanguages(root, L) {
+  var s = section(root, "Languages", "languages");
+  var totalKept = 0;
+  L.languages.forEach(function (x) { totalKept += x.kept; });
+  s.appendChild(el("p", {class: "muted"}, "Per language (the document's language), from the " + L.from_stage + " stage on; each stage's rows sum to its funnel row. In: documents of the language entering " + L.from_stage + "; kept: what the last stage kept."));
+  barChart(s, L.languages.map(function (x) { return {label: x.language, values: [x["in"], x.kept]}; }), ["#9ecae9", KEPT_COLOR], ["in", "kept"], "languages");
+  table(s, ["language", "in", "kept", "kept %", "bytes kept", "% of kept"], L.languages.map(function (x) {
+    return {cells: [x.language, fmt(x["in"]), fmt(x.kept), pct(x.kept, x["in"]), fmt(x.kept_bytes), pct(x.kept, totalKept)]};
+  }), ["l"]);
+  L.languages.forEach(function (x) {
+    var det = el("details", {id: "lang-" + x.language}); det.appendChild(el("summary", {}, x.language + ": " + fmt(x["in"]) + " in, " + fmt(x.kept) + " kept (" + pct(x.kept, x["in"]) + ")"));
+    var rows = [];
+    x.stages.forEach(function (st) {
+      rows.push({cls: "stage", cells: [st.name, fmt(st["in"]), fmt(st.kept), pct(st.kept, st["in"]), fmt(st.kept_bytes)]});
+      Object.keys(st.dropped).forEach(function (k) { rows.push({cells: ["  " + k, "", "-" + fmt(st.dropped[k]), pct(st.dropped[k], st["in"]) + " of stage", pct(st.dropped[k], x["in"]) + " of language"]}); });
+    });
+    table(det, ["stage / reason", "in", "kept / dropped", "kept %", "bytes kept"], rows, ["l"]);
+    s.appendChild(det);
   });
 }
 
