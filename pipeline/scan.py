@@ -17,8 +17,14 @@ BATCH_ROWS = 4096  # rows per batch read; a batch never spans row groups, so one
 def batches(path: str, columns: list[str], batch_rows: int = BATCH_ROWS):
     """The named columns of a Parquet file as record batches (missing columns are left out)."""
     f = pq.ParquetFile(path)
-    present = [c for c in columns if c in f.schema_arrow.names]
-    yield from f.iter_batches(batch_size=batch_rows, columns=present, use_threads=False)
+    yield from file_batches(f, [c for c in columns if c in f.schema_arrow.names], batch_rows)
+
+
+def file_batches(f: pq.ParquetFile, columns: list[str], batch_rows: int = BATCH_ROWS):
+    """Record batches of the columns, one row group at a time: iter_batches over a whole file reads ahead far
+    beyond a row group (about 100 MB of Arrow memory for a 50,000-document text column, measured; 15 MB so)."""
+    for group in range(f.num_row_groups):
+        yield from f.iter_batches(batch_size=batch_rows, row_groups=[group], columns=columns, use_threads=False)
 
 
 def read_rows(path: str, rows: list[int], columns: list[str] | None = None) -> list[dict]:

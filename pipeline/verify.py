@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.scan import BATCH_ROWS, SortedIds, id_hashes, repeated
+from pipeline.scan import SortedIds, batches, file_batches, id_hashes, repeated
 from pipeline.stats import collect_stats
 from refinery.layout import RunLayout, file_sha256
 
@@ -121,11 +121,11 @@ def _scan(path: str, c: Checks, wanted: list[str] = (), use=None) -> bool:
         names = f.schema_arrow.names
         together = [n for n in wanted if n in names]
         if together:
-            for batch in f.iter_batches(batch_size=BATCH_ROWS, columns=together, use_threads=False):
+            for batch in file_batches(f, together):
                 use(batch)
         for name in names:
             if name not in together:
-                for _ in f.iter_batches(batch_size=BATCH_ROWS, columns=[name], use_threads=False):
+                for _ in file_batches(f, [name]):
                     pass
     except Exception as e:  # noqa: BLE001 - any failure to read is the finding
         c.check(False, f"{path}: unreadable Parquet: {type(e).__name__}: {e}")
@@ -186,7 +186,7 @@ def _extra_occurrences(sorted_hashes: np.ndarray, paths: list[str], column: str)
         return 0
     found: dict[int, list[str]] = {}
     for path in paths:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=[column], use_threads=False):
+        for batch in batches(path, [column]):
             hashes = id_hashes(batch.column(0))
             hits = np.flatnonzero(np.isin(hashes, shared))
             if len(hits):
