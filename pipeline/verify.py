@@ -24,7 +24,7 @@ from refinery.layout import RunLayout, file_sha256
 # what is held across files is the 8-byte hash of each curated document's id (documents/) and of each shard row's
 # doc_id: 16 bytes per curated document. Two different ids with the same hash would count as one id; a hash seen
 # twice is confirmed on the id strings before a duplicate is reported.
-MATCH_CHUNK = 1 << 20  # hashes looked up at once when comparing the shards' ids with the documents'
+MATCH_CHUNK = 1 << 16  # hashes looked up at once when comparing the shards' ids with the documents'
 
 
 class Checks:
