@@ -102,6 +102,8 @@ def verify_run(run_dir: str) -> tuple[list[str], int]:
                     if s["dropped"].get(r, 0) != counts.get(r, 0)}
             c.check(not diff, f"removed/{s['name']}/ does not match the stats (reason: (stats, rows)): {diff}")
 
+    _verify_languages(stages, c)
+
     docs = doc_ids.finish()
     c.check(len(docs) == stages[-1]["kept"],
             f"documents/ holds {len(docs)} rows, the last stage ({stages[-1]['name']}) kept {stages[-1]['kept']}")
@@ -111,6 +113,38 @@ def verify_run(run_dir: str) -> tuple[list[str], int]:
     if os.path.exists(layout.shards.manifest):
         _verify_shards(layout, shard_facts, shard_ids.finish(), _unique(docs), c)
     return c.problems, c.made
+
+
+def _verify_languages(stages: list[dict], c: Checks):
+    """From the first stage that counts per language (lang/<L>/... stats) on: each stage's per-language counts sum
+    to its own, each language's in == kept + dropped, and a language's in is what the stage before kept of it."""
+    first = next((i for i, s in enumerate(stages) if s.get("languages")), None)
+    if first is None:
+        return
+    prev = None
+    for s in stages[first:]:
+        langs = s.get("languages", {})
+        for key in ("in", "kept", "kept_bytes"):
+            total = sum(lang[key] for lang in langs.values())
+            c.check(total == s.get(key, 0), f"stage {s['name']}: its per-language {key} counts sum to {total}, "
+                                            f"its {key} is {s.get(key, 0)}")
+        dropped: dict[str, int] = {}
+        for lang in langs.values():
+            for reason, n in lang["dropped"].items():
+                dropped[reason] = dropped.get(reason, 0) + n
+        c.check(dropped == s["dropped"], f"stage {s['name']}: its per-language drops sum to {dropped}, "
+                                         f"its drops are {s['dropped']}")
+        for code, lang in langs.items():
+            dropped_n = sum(lang["dropped"].values())
+            c.check(lang["in"] == lang["kept"] + dropped_n, f"stage {s['name']}, language {code}: in {lang['in']} != "
+                                                            f"kept {lang['kept']} + dropped {dropped_n}")
+        if prev is not None:
+            before = prev.get("languages", {})
+            for code in sorted(set(langs) | set(before)):
+                n_in, n_kept = langs.get(code, {}).get("in", 0), before.get(code, {}).get("kept", 0)
+                c.check(n_in == n_kept, f"stage {s['name']}, language {code}: in {n_in} != kept {n_kept} of the "
+                                        f"stage before ({prev['name']})")
+        prev = s
 
 
 def _scan(path: str, c: Checks, wanted: list[str] = (), use=None) -> bool:

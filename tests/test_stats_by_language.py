@@ -134,3 +134,13 @@ def test_report_has_the_language_view(lang_run, tmp_path):
     assert 'id="languages"' in proc.stdout and 'aria-label="languages"' in proc.stdout
     for code in ("en", "de", "zh", "fr", "(no language)"):
         assert f'id="lang-{code}"' in proc.stdout
+
+
+def test_verify_checks_the_language_accounting(lang_run):
+    out = refinery("verify", lang_run, check=False).stdout
+    # task 0's minhash_dedup counted English only: its per-language counts fall short of its own, and German's
+    # 12 documents kept by gopher_quality never reach it
+    assert "stage minhash_dedup: its per-language in counts sum to 47, its in is 59" in out, out
+    assert "stage minhash_dedup, language de: in 0 != kept 12 of the stage before (gopher_quality)" in out, out
+    # the other stages' language accounting is whole
+    assert "stage language:" not in out and "stage gopher_quality:" not in out and "language en" not in out, out
