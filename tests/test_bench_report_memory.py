@@ -16,6 +16,5 @@ def test_report_memory_tiny(tmp_path):
         assert m, (name, out)
         small, large = int(m[1].replace(",", "")), int(m[3].replace(",", ""))
         assert small > 20 and large > 20, m[0]  # a Python process with pyarrow: tens of MB at least
-        assert int(m[5]) == round(100 * (large - small) / small) or abs(int(m[5]) - 100 * (large - small) / small) <= 1
-    assert (tmp_path / "run-6000" / "report.html").exists() is False  # reports go beside the runs, not into them
-    assert (tmp_path / "report.html").exists()
+        assert abs(int(m[5]) - 100 * (large - small) / small) <= 1, m[0]  # the growth printed is the growth
+    assert (tmp_path / "report.html").stat().st_size > 10_000  # the report of the larger run

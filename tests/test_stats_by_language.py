@@ -3,7 +3,6 @@ per-task stats carry the per-language keys the stages count from the language st
 kept_bytes and dropped/<reason>, written here by hand for two tasks."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
