@@ -32,7 +32,8 @@ stop_chars) and spaCy's sentencizer both list the sentence ends of every script 
 
 Adding a language: add its lid.176 code, FineWeb-2 config name and spacing to LANGUAGES, then
   python -m stages.profiles PATH/TO/fineweb-2 > stages/profiles.json
-(a checkout of huggingface/fineweb-2), and check its tokenizer installs (tests/test_profiles.py).
+(a checkout of huggingface/fineweb-2), and check its tokenizer installs and works offline (tests/test_profiles.py).
+Urdu has no profile: datatrove's tokenizer for it (IndicNLP) splits sentences with urduhack, which needs TensorFlow.
 """
 
 import json
@@ -54,7 +55,7 @@ LANGUAGES = {
     "ja": ("jpn_Jpan", False), "ko": ("kor_Hang", True), "mr": ("mar_Deva", True), "nl": ("nld_Latn", True),
     "pl": ("pol_Latn", True), "pt": ("por_Latn", True), "ro": ("ron_Latn", True), "ru": ("rus_Cyrl", True),
     "sv": ("swe_Latn", True), "th": ("tha_Thai", False), "tr": ("tur_Latn", True), "uk": ("ukr_Cyrl", True),
-    "ur": ("urd_Arab", True), "vi": ("vie_Latn", True), "zh": ("cmn_Hani", False),
+"vi": ("vie_Latn", True), "zh": ("cmn_Hani", False),
 }
 
 # refinery's one change to FineWeb-2's values: the share of words holding a letter that gopher_quality requires
