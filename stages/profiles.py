@@ -16,9 +16,10 @@ filter configs, configs/<iso639-3>_<script>.yml, which fineweb-2-pipeline.py pas
   fineweb_quality     line_punct_thr, new_line_ratio
 and its `language=<iso639-3>_<script>` for the word tokenizer, which datatrove's tokenizer assignment
 (assets/tokenizer_assignment.csv, `load_word_tokenizer`) maps to spaCy, jieba (via spaCy), Sudachi (via spaCy),
-Kiwi, PyThaiNLP, IndicNLP, ... (stages/word_tokens.py `word_tokenizer`). The one value changed (ALPHA_WORDS_CAP below, measured) is recorded beside FineWeb-2's own. FineWeb-2's pipeline-wide changes (no C4
-filter, short-line and paragraph rules off, char_duplicates_ratio 0.1) are not per language and not taken: the
-config decides those for every language.
+Kiwi, PyThaiNLP, IndicNLP, ... (stages/word_tokens.py `word_tokenizer`). The one value changed (ALPHA_WORDS_CAP
+below, measured) is recorded beside FineWeb-2's own. FineWeb-2's pipeline-wide changes (no C4 filter, short-line and
+paragraph rules off, char_duplicates_ratio 0.1) are not per language and not taken: the config decides those for
+every language.
 
 refinery's own per-script facts, not FineWeb-2's (`spaced` below):
   c4_quality          C4 counts a line's words by whitespace (min_words_per_line): a Chinese, Japanese or Thai line
@@ -55,7 +56,7 @@ LANGUAGES = {
     "ja": ("jpn_Jpan", False), "ko": ("kor_Hang", True), "mr": ("mar_Deva", True), "nl": ("nld_Latn", True),
     "pl": ("pol_Latn", True), "pt": ("por_Latn", True), "ro": ("ron_Latn", True), "ru": ("rus_Cyrl", True),
     "sv": ("swe_Latn", True), "th": ("tha_Thai", False), "tr": ("tur_Latn", True), "uk": ("ukr_Cyrl", True),
-"vi": ("vie_Latn", True), "zh": ("cmn_Hani", False),
+    "vi": ("vie_Latn", True), "zh": ("cmn_Hani", False),
 }
 
 # refinery's one change to FineWeb-2's values: the share of words holding a letter that gopher_quality requires
