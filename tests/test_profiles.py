@@ -292,3 +292,21 @@ def test_a_multilingual_run_keeps_each_language_s_clean_pages_and_tags_them(tmp_
             assert kept.get(f"https://{lang}.example.org/clean/{k}") == lang, (lang, k, kept.get(
                 f"https://{lang}.example.org/clean/{k}"))
         assert f"https://{lang}.example.org/repeated" not in kept, lang
+
+
+def test_signatures_stored_before_profiles_existed_count_as_profiles_off(tmp_path):
+    # `against:` an earlier run: its minhash.json, written before the key existed, has no "profiles"
+    import json
+
+    from refinery.layout import RunLayout
+    from stages.minhash_dedup import INDEX_META, MinhashConfig, earlier_minhash_runs
+
+    run = str(tmp_path / "earlier")
+    index = RunLayout(run).minhash_index
+    os.makedirs(index)
+    params = MinhashConfig(str(tmp_path / "w")).params()
+    with open(os.path.join(index, INDEX_META), "w") as f:
+        json.dump({k: v for k, v in params.items() if k != "profiles"} | {"tasks": 2}, f)
+    assert earlier_minhash_runs([run], params) == [(run, index, 2)]
+    with pytest.raises(ValueError, match="profiles False there, True here"):
+        earlier_minhash_runs([run], params | {"profiles": True})
