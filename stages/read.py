@@ -371,6 +371,8 @@ class WarcReadStage(RefineryStage):
         doc = Document(text="", id=record_id, metadata=metadata)
         try:
             return doc, self._judge(record, doc)
+        except RemoteReadError:  # the file's bytes stopped coming (retries spent): the file ends here, listed
+            raise
         except Exception as e:  # noqa: BLE001 - one bad record must not end the file
             return doc, self.error_drop(doc, e)
 
@@ -393,6 +395,8 @@ class WarcReadStage(RefineryStage):
             payload = content_stream(record, self.max_record_bytes).read(self.max_record_bytes + 1)
         except TooLarge as e:
             return Drop("too_large", value=float(e.value if e.value is not None else record.length or 0), detail=str(e))
+        except RemoteReadError:
+            raise
         except Exception as e:  # noqa: BLE001 - broken chunked or content encoding
             return Drop("undecodable", detail=f"{type(e).__name__} while decoding the payload")
         encoding = (_header(http, "Content-Encoding") or "").lower()
@@ -424,6 +428,8 @@ class WarcReadStage(RefineryStage):
             return
         try:
             body = record.content_stream().read(65536).decode("utf-8", "replace")
+        except RemoteReadError:
+            raise
         except Exception:  # noqa: BLE001 - a broken warcinfo only costs us the dump name
             return
         for line in body.splitlines():
