@@ -6,6 +6,7 @@ ways, each from a fresh server, and prints records/s as a ratio of the first:
   retrying   refinery's reader, a server that never fails
   flaky      refinery's reader, a server that fails 6 requests in 10 (503, 429, 500, a stall past the timeout,
              bodies cut or reset after half; tests/test_remote_input.py's cycle): the records must be the same
+and, once, fsspec's file on the flaky server: how many of the records it gets (no retry, so few or none)
 Run from the repository root: python bench/remote_read.py [--repeat 3] [--timeout 0.25]
 """
 
@@ -67,6 +68,8 @@ def main():
             reference = reference or records
             assert records == reference, f"{way}: not the records of the first read"
             counts[way] = (len(records), requests)
+    with FlakyServer(args.data, FLAKY) as server:
+        lost = read_all([server.url(r) for r in relative], ways["fsspec"][1], policy)
     base = statistics.median(times["fsspec"])
     print(f"{len(files)} files, {sum(os.path.getsize(f) for f in files) / 1e6:.1f} MB, {len(reference)} records; "
           f"median of {args.repeat}")
@@ -74,6 +77,7 @@ def main():
     for way in ways:
         t = statistics.median(times[way])
         print(f"{way:<10} {t:>8.2f} {counts[way][0] / t:>10.0f} {base / t:>9.2f}x {counts[way][1]:>9}")
+    print(f"fsspec's file on the flaky server: {len(lost)} of {len(reference)} records read")
 
 
 if __name__ == "__main__":
