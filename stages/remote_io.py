@@ -58,6 +58,10 @@ class RetryPolicy:
         return wait
 
 
+# a file that is not there or not ours to read: retrying changes nothing
+_FATAL = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
 class RemoteReadError(OSError):
     """A file given up: its message is refinery's own words (never a server's body), kept in errors/."""
 
@@ -148,7 +152,9 @@ class RetryingFile(io.RawIOBase):
             got = self.stream.readinto(buffer)
         except (TimeoutError, socket.timeout):
             raise _Transient("timeout") from None
-        except (OSError, HTTPException, ValueError) as e:
+        except self.source.TRANSIENT as e:
+            if isinstance(e, _FATAL):
+                raise
             raise _Transient(self.source.transient_kind(e)) from None
         if not got:
             end = self.stream_end if self.stream_end is not None else self.size
@@ -179,7 +185,9 @@ class RetryingFile(io.RawIOBase):
                 chunk = self.stream.read(min(count, _DISCARD_CHUNK))
             except (TimeoutError, socket.timeout):
                 raise _Transient("timeout") from None
-            except (OSError, HTTPException, ValueError) as e:
+            except self.source.TRANSIENT as e:
+                if isinstance(e, _FATAL):
+                    raise
                 raise _Transient(self.source.transient_kind(e)) from None
             if not chunk:
                 raise _Transient("cut")
@@ -230,6 +238,7 @@ class _HttpSource:
     """One HTTP(S) URL, opened at a byte position with a range request."""
 
     RETRIED = frozenset({408, 425, 429}) | frozenset(range(500, 600))
+    TRANSIENT = (OSError, HTTPException, ValueError)  # while reading a body: a dropped or broken connection
 
     def __init__(self, url: str, timeout_s: float):
         self.path, self.timeout_s = url, timeout_s
@@ -323,9 +332,11 @@ def _retry_after(headers) -> float | None:
 
 
 class _FsspecSource:
-    """Any fsspec backend without a retry of its own: reopened and seeked to the position after a failure."""
+    """Any fsspec backend without a retry of its own: reopened and seeked to the position after a failure. Each
+    backend raises its own exception types (ftplib.error_temp, paramiko's, aiohttp's), so any failure but a missing
+    or refused file is retried: a permanent one costs `retries` waits before the file is given up."""
 
-    FATAL = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+    TRANSIENT = (Exception,)
 
     def __init__(self, path: str):
         self.path = path
@@ -346,8 +357,8 @@ class _FsspecSource:
                 f.close()
                 return None
             f.seek(pos)
-        except self.FATAL:
+        except _FATAL:
             raise
-        except (OSError, EOFError) as e:
+        except Exception as e:  # noqa: BLE001 - see the class docstring
             raise _Transient(self.transient_kind(e)) from None
         return f, pos, self.size
