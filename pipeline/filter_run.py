@@ -20,6 +20,7 @@ from pipeline.where import Where, numeric_fields
 from refinery.atomic import TEMP_NAME, temp_path_for, write_json_atomic, write_table_atomic
 from refinery.layout import RunLayout
 from refinery.schema import REMOVED_SCHEMA
+from stages.registry import STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT, STAT_KEPT_BYTES, language_stat
 
 STAGE, REASON = "filter", "where"
 
@@ -51,10 +52,19 @@ def _check_output(src: RunLayout, output: str):
         raise FilterError(f"--output {output} overlaps the run {src.root}: choose a folder outside it")
 
 
-def _stats_json(n_in: int, kept: int, kept_bytes: int, dropped: int, seconds: float) -> list:
+def _stats_json(n_in: int, kept: int, kept_bytes: int, dropped: int, seconds: float,
+                by_language: dict | None = None) -> list:
+    """by_language: language -> [in, kept, kept_bytes], counted as the stages count theirs (lang/<L>/...)."""
     stats = {"in": {"total": n_in}, "kept": {"total": kept}, "kept_bytes": {"total": kept_bytes}}
     if dropped:
         stats[f"dropped/{REASON}"] = {"total": dropped}
+    for lang, (lang_in, lang_kept, lang_bytes) in sorted((by_language or {}).items()):
+        stats[language_stat(lang, STAT_IN)] = {"total": lang_in}
+        if lang_kept:
+            stats[language_stat(lang, STAT_KEPT)] = {"total": lang_kept}
+            stats[language_stat(lang, STAT_KEPT_BYTES)] = {"total": lang_bytes}
+        if lang_in > lang_kept:
+            stats[language_stat(lang, STAT_DROPPED_PREFIX + REASON)] = {"total": lang_in - lang_kept}
     return [{"name": f"refinery: {STAGE}", "time_stats": {"total": seconds}, "stats": stats}]
 
 
@@ -100,6 +110,7 @@ def filter_run(source: str, expr: str, output: str) -> dict:
 
         text_chars = (marker.get("config") or {}).get("removed_text_chars", 10000)
         n_in = kept = kept_bytes = 0
+        by_language: dict[str, list[int]] = {}
         for path in files:
             name = os.path.basename(path)
             table = pq.read_table(path)
@@ -108,7 +119,17 @@ def filter_run(source: str, expr: str, output: str) -> dict:
             write_table_atomic(os.path.join(out.documents, name), passed)
             n_in += table.num_rows
             kept += passed.num_rows
-            kept_bytes += sum(len(t.encode("utf-8", "replace")) for t in passed.column("text").to_pylist() if t)
+            sizes = [len(t.encode("utf-8", "replace")) if t else 0 for t in passed.column("text").to_pylist()]
+            kept_bytes += sum(sizes)
+            if "language" in table.column_names:
+                for lang in table.column("language").to_pylist():
+                    if lang:
+                        by_language.setdefault(lang, [0, 0, 0])[0] += 1
+                for lang, size in zip(passed.column("language").to_pylist(), sizes):
+                    if lang:
+                        counts = by_language[lang]
+                        counts[1] += 1
+                        counts[2] += size
             texts = failed.column("text").to_pylist()
             removed = pa.table({
                 "id": failed.column("id"),
@@ -117,10 +138,13 @@ def filter_run(source: str, expr: str, output: str) -> dict:
                 "value": pa.array([None] * failed.num_rows, pa.float64()),
                 "detail": pa.array([expr] * failed.num_rows, pa.string()),
                 "text": pa.array([t if t is None or text_chars is None else t[:text_chars] for t in texts], pa.string()),
+                "language": (failed.column("language") if "language" in failed.column_names
+                             else pa.nulls(failed.num_rows, pa.string())),
             }, schema=REMOVED_SCHEMA)
             write_table_atomic(os.path.join(out.removed, STAGE, name), removed)
         stats_path = os.path.join(out.logs(STAGE), "stats", "00000.json")
-        write_json_atomic(stats_path, _stats_json(n_in, kept, kept_bytes, n_in - kept, time.monotonic() - start))
+        write_json_atomic(stats_path, _stats_json(n_in, kept, kept_bytes, n_in - kept, time.monotonic() - start,
+                                                   by_language))
 
         shards = False
         if os.path.exists(src.tokenizer):

@@ -53,6 +53,14 @@ ERROR = "error"
 STAT_IN = "in"
 STAT_KEPT = "kept"
 STAT_DROPPED_PREFIX = "dropped/"
+STAT_KEPT_BYTES = "kept_bytes"
+# the same counts per document language, from the language stage on: lang/<language>/<label>
+STAT_LANGUAGE_PREFIX = "lang/"
+
+
+def language_stat(language: str, label: str) -> str:
+    """The stat label of `label` (in, kept, kept_bytes, dropped/<reason>) counted for one language."""
+    return f"{STAT_LANGUAGE_PREFIX}{language}/{label}"
 
 # what the pipeline passes to stage constructors besides their Params: no config key may use these names
 WIRING = frozenset({"output", "files", "dump", "errors_dir", "config", "layout", "params", "tokenizer", "shards",
