@@ -164,7 +164,7 @@ class LanguageStage(RefineryStage):
     def __init__(
         self,
         languages: list[str] | None = ("en",),
-        threshold: float | dict = None,
+        threshold: float | dict = {},  # noqa: B006 - read, never changed
         model_path: str | None = None,
         output=None,
     ):

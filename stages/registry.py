@@ -155,6 +155,8 @@ def _is_optional(tp) -> bool:
 def _type_name(tp) -> str:
     if _is_optional(tp):
         return " | ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None)) + " | null"
+    if isinstance(tp, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
     origin = typing.get_origin(tp)
     if origin is list:
         args = typing.get_args(tp)
