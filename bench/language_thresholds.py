@@ -1,6 +1,6 @@
 """lid.176's accuracy per language and the language stage's default thresholds, measured on labelled sentences.
 
-    PYTHONPATH=$PWD python bench/language_thresholds.py [--write] [--json]
+    PYTHONPATH=$PWD python bench/language_thresholds.py [--write] [--json] [--languages de fr ...]
 
 Data: ../shared/data/langid/lingua-sentences/<lang>.txt (one sentence a line, 300 a language, from the Leipzig
 corpora via lingua-py). Everything goes through the language stage's own code (stages/language.py: `no` read as
@@ -128,11 +128,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--write", action="store_true", help="write the thresholds into stages/language.py")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
+    ap.add_argument("--languages", nargs="+", help="only these files' languages (not with --write)")
     args = ap.parse_args(argv)
+    if args.write and args.languages:
+        ap.error("--write regenerates the whole table: leave out --languages")
     if not os.path.isdir(SENTENCES):
         print(f"no sentences at {SENTENCES}", file=sys.stderr)
         return 1
-    languages = sorted(n[:-4] for n in os.listdir(SENTENCES) if n.endswith(".txt"))
+    languages = args.languages or sorted(n[:-4] for n in os.listdir(SENTENCES) if n.endswith(".txt"))
     rows = measure(languages)
     accurate = [r["language"] for r in rows if r["accuracy"] is not None and r["accuracy"] >= ACCURATE]
     if args.json:

@@ -97,10 +97,10 @@ def resolve_thresholds(threshold) -> tuple[dict[str, float], float]:
 
 def label_scores(pairs: dict[str, float]) -> dict[str, float]:
     """lid.176's {label: score} with refinery's codes (aliases merged)."""
-    out: dict[str, float] = {}
-    for label, score in pairs.items():
-        code = canonical(label)
-        out[code] = out.get(code, 0.0) + score
+    out = dict(pairs)
+    for label, code in ALIASES.items():
+        if label in out:
+            out[code] = out.pop(label) + out.get(code, 0.0)
     return out
 
 
@@ -108,7 +108,7 @@ def identify(scores: dict[str, float], languages: list[str] | None) -> tuple[str
     """(language, score, wanted) for lid.176's scores (refinery's codes): the top language, or the configured member
     of its group; its score (the group's sum for a group member); wanted: whether it is one of `languages` (always,
     for None)."""
-    top = max(scores.items(), key=lambda kv: (kv[1], kv[0]))[0]
+    top = max(scores, key=scores.__getitem__)
     group = _GROUP_OF.get(top)
     score = sum(scores.get(m, 0.0) for m in group) if group else scores[top]
     if languages is None or top in languages:
