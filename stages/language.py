@@ -136,8 +136,9 @@ class LanguageParams:
                                          f"(README, Languages: lid.176's coverage)"))
         if isinstance(self.threshold, dict):
             for lang, value in self.threshold.items():
-                if not isinstance(lang, str):
-                    out.append(("threshold", f"{lang!r}: a language code must be a string"))
+                if not isinstance(lang, str) or canonical(lang) not in known:
+                    out.append(("threshold", f"{lang!r}: lid.176 has no such language (a typo would leave the "
+                                             f"language at its default)"))
                 elif (isinstance(value, bool) or not isinstance(value, (int, float))) or not 0 <= value <= 1:
                     out.append(("threshold", f"{lang}: must be a number between 0 and 1, got {value!r}"))
         return out

@@ -223,6 +223,8 @@ def test_config_refuses_languages_lid176_cannot_answer_and_bad_thresholds(tmp_pa
         load({"languages": ["en", "zu"]})
     with pytest.raises(ConfigError, match=r"stages\.language\.threshold.*fr: must be a number between 0 and 1"):
         load({"threshold": {"fr": 1.5}})
+    with pytest.raises(ConfigError, match=r"stages\.language\.threshold.*'ger': lid.176 has no such language"):
+        load({"threshold": {"ger": 0.5}})
     with pytest.raises(ConfigError, match=r"stages\.language\.threshold"):
         load({"threshold": 2})
 
@@ -255,3 +257,6 @@ def test_a_run_counts_per_language_as_its_funnel(tmp_path):
     assert rows and all(r["language"] for r in rows)
     docs = pq.read_table(os.path.join(out, "documents")).to_pylist()
     assert docs and all(d["script"] for d in docs)
+    # the what-if of a threshold set per language: a curve, with no one configured value to mark
+    curve = refinery("stats", out, "--what-if", "language.threshold").stdout
+    assert "language.threshold" in curve and "the median (no threshold configured)" in curve
