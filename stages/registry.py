@@ -62,6 +62,7 @@ def language_stat(language: str, label: str) -> str:
     """The stat label of `label` (in, kept, kept_bytes, dropped/<reason>) counted for one language."""
     return f"{STAT_LANGUAGE_PREFIX}{language}/{label}"
 
+
 # what the pipeline passes to stage constructors besides their Params: no config key may use these names
 WIRING = frozenset({"output", "files", "dump", "errors_dir", "config", "layout", "params", "tokenizer", "shards",
                     "model_path", "work_dir", "exclusion_writer", "language"})
