@@ -16,8 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.scan import file_batches, utf8_lengths
 from pipeline.where import Where, numeric_fields
-from refinery.atomic import TEMP_NAME, temp_path_for, write_json_atomic, write_table_atomic
+from refinery.atomic import TEMP_NAME, AtomicParquetWriter, temp_path_for, write_json_atomic
 from refinery.layout import RunLayout
 from refinery.schema import REMOVED_SCHEMA
 from stages.registry import STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT, STAT_KEPT_BYTES, language_stat
@@ -68,6 +69,22 @@ def _stats_json(n_in: int, kept: int, kept_bytes: int, dropped: int, seconds: fl
     return [{"name": f"refinery: {STAGE}", "time_stats": {"total": seconds}, "stats": stats}]
 
 
+def _count_languages(by_language: dict, table: pa.Table, passed: pa.Table, passed_sizes):
+    """Adds one batch to language -> [in, kept, kept_bytes] (a document without a language is not counted)."""
+    for count in pc.value_counts(table.column("language").combine_chunks()).to_pylist():
+        if count["values"]:
+            by_language.setdefault(count["values"], [0, 0, 0])[0] += count["counts"]
+    if passed.num_rows:
+        sums = pa.table({"language": passed.column("language"), "bytes": passed_sizes}).group_by("language").aggregate(
+            [("bytes", "sum"), ("bytes", "count")])
+        for lang, size, n in zip(sums.column("language").to_pylist(), sums.column("bytes_sum").to_pylist(),
+                                 sums.column("bytes_count").to_pylist()):
+            if lang:
+                counts = by_language[lang]
+                counts[1] += n
+                counts[2] += size
+
+
 def filter_run(source: str, expr: str, output: str) -> dict:
     from pipeline.run import read_marker
     from pipeline.stats import collect_stats
@@ -111,37 +128,34 @@ def filter_run(source: str, expr: str, output: str) -> dict:
         text_chars = (marker.get("config") or {}).get("removed_text_chars", 10000)
         n_in = kept = kept_bytes = 0
         by_language: dict[str, list[int]] = {}
-        for path in files:
+        for path in files:  # row group by row group: memory flat in the size of a task's file
             name = os.path.basename(path)
-            table = pq.read_table(path)
-            mask = where.mask(table)
-            passed, failed = table.filter(mask), table.filter(pc.invert(mask))
-            write_table_atomic(os.path.join(out.documents, name), passed)
-            n_in += table.num_rows
-            kept += passed.num_rows
-            sizes = [len(t.encode("utf-8", "replace")) if t else 0 for t in passed.column("text").to_pylist()]
-            kept_bytes += sum(sizes)
-            if "language" in table.column_names:
-                for lang in table.column("language").to_pylist():
-                    if lang:
-                        by_language.setdefault(lang, [0, 0, 0])[0] += 1
-                for lang, size in zip(passed.column("language").to_pylist(), sizes):
-                    if lang:
-                        counts = by_language[lang]
-                        counts[1] += 1
-                        counts[2] += size
-            texts = failed.column("text").to_pylist()
-            removed = pa.table({
-                "id": failed.column("id"),
-                "url": failed.column("url"),
-                "reason": pa.array([REASON] * failed.num_rows, pa.string()),
-                "value": pa.array([None] * failed.num_rows, pa.float64()),
-                "detail": pa.array([expr] * failed.num_rows, pa.string()),
-                "text": pa.array([t if t is None or text_chars is None else t[:text_chars] for t in texts], pa.string()),
-                "language": (failed.column("language") if "language" in failed.column_names
-                             else pa.nulls(failed.num_rows, pa.string())),
-            }, schema=REMOVED_SCHEMA)
-            write_table_atomic(os.path.join(out.removed, STAGE, name), removed)
+            source_file = pq.ParquetFile(path)
+            with AtomicParquetWriter(os.path.join(out.documents, name), source_file.schema_arrow) as passed_out, \
+                    AtomicParquetWriter(os.path.join(out.removed, STAGE, name), REMOVED_SCHEMA) as removed_out:
+                for batch in file_batches(source_file, source_file.schema_arrow.names):
+                    table = pa.Table.from_batches([batch])
+                    mask = where.mask(table)
+                    passed, failed = table.filter(mask), table.filter(pc.invert(mask))
+                    passed_out.write_table(passed)
+                    n_in += table.num_rows
+                    kept += passed.num_rows
+                    sizes = utf8_lengths(passed.column("text").combine_chunks())
+                    kept_bytes += int(sizes.sum())
+                    if "language" in table.column_names:
+                        _count_languages(by_language, table, passed, sizes)
+                    texts = failed.column("text").to_pylist()
+                    removed_out.write_table(pa.table({
+                        "id": failed.column("id"),
+                        "url": failed.column("url"),
+                        "reason": pa.array([REASON] * failed.num_rows, pa.string()),
+                        "value": pa.array([None] * failed.num_rows, pa.float64()),
+                        "detail": pa.array([expr] * failed.num_rows, pa.string()),
+                        "text": pa.array([t if t is None or text_chars is None else t[:text_chars] for t in texts],
+                                         pa.string()),
+                        "language": (failed.column("language") if "language" in failed.column_names
+                                     else pa.nulls(failed.num_rows, pa.string())),
+                    }, schema=REMOVED_SCHEMA))
         stats_path = os.path.join(out.logs(STAGE), "stats", "00000.json")
         write_json_atomic(stats_path, _stats_json(n_in, kept, kept_bytes, n_in - kept, time.monotonic() - start,
                                                    by_language))

@@ -119,6 +119,17 @@ def identify(scores: dict[str, float], languages: list[str] | None) -> tuple[str
     return max(configured, key=lambda lang: (scores.get(lang, 0.0), lang)), score, True
 
 
+def wanted_score(scores: dict[str, float], languages: list[str]) -> float:
+    """The best score among `languages` as the stage counts them (refinery's codes; a group member: the group's sum),
+    whether or not one of them is the top language (0.0 for none)."""
+    best = 0.0
+    for lang in languages:
+        lang = canonical(lang)
+        group = _GROUP_OF.get(lang)
+        best = max(best, sum(scores.get(m, 0.0) for m in group) if group else scores.get(lang, 0.0))
+    return best
+
+
 @dataclass
 class LanguageParams:
     languages: list[str] | None = key(["en"], help="keep documents whose top language (lid.176) is one of these and "

@@ -136,19 +136,25 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
         self._sentence_end = None
         self._punct: dict[str, bool] = {}
         self._sentence_ends = None
+        self._rules = None
 
     @property
     def tokenizer(self):
         if not self.pipeline_built:
             import_spacy_without_torch()
+            from spacy.attrs import IS_PUNCT
+
             nlp = super().tokenizer
             nlp.tokenizer.suffix_search = _tail_suffix_search(nlp.tokenizer.suffix_search)
+            # spaCy computes some twenty attributes (norm, shape, prefix, ...) for each new word, most of the cost of
+            # a first sighting; tokenizing uses none of them, the sentencizer only is_punct
+            nlp.vocab.lex_attr_getters = {IS_PUNCT: nlp.vocab.lex_attr_getters[IS_PUNCT]}
         return super().tokenizer
 
     def __getstate__(self):
         # the spaCy pipeline and the remembered words are rebuilt in each worker process
         return {**super().__getstate__(), "_words": OrderedDict(), "_chunks": {}, "_crossing": None,
-                "_sentence_end": None, "_punct": {}, "_sentence_ends": None}
+                "_sentence_end": None, "_punct": {}, "_sentence_ends": None, "_rules": None}
 
     def word_tokenize(self, text: str) -> list[str]:
         words = self._words.get(text)
@@ -214,19 +220,37 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
         crossing = self._crossing
         if len(self._chunks) + len(chunks) > self.max_chunks:
             self._chunks.clear()  # bounds memory; results never depend on what is remembered
-        groups = [[]]
-        for token in nlp.make_doc(text):
-            if token.text == "\n":
-                groups.append([])
-            else:
-                groups[-1].append(token.text)
-        learned = dict(zip(chunks, groups))
-        if len(groups) != len(chunks) or any("".join(toks) != chunk for chunk, toks in learned.items()):
-            # a special case holding a line break joined two: each chunk alone then
-            learned = {chunk: [t.text for t in nlp.make_doc(chunk)] for chunk in chunks}
+        single = self._single_token
+        learned = {chunk: [chunk] for chunk in chunks if single(chunk)}
+        rest = [chunk for chunk in chunks if chunk not in learned]
+        if rest:
+            text = "\n".join(rest)
+            groups = [[]]
+            for token in _token_texts(nlp.make_doc(text), text):
+                if token == "\n":
+                    groups.append([])
+                else:
+                    groups[-1].append(token)
+            if len(groups) != len(rest) or any("".join(toks) != chunk for chunk, toks in zip(rest, groups)):
+                # a special case holding a line break joined two: each chunk alone then
+                groups = [_token_texts(nlp.make_doc(chunk), chunk) for chunk in rest]
+            learned.update(zip(rest, groups))
         for chunk, toks in learned.items():
             self._chunks[sys.intern(chunk)] = learned[chunk] = self._entry(toks)
         return learned
+
+    def _single_token(self, chunk: str) -> bool:
+        """Whether spaCy's tokenizer leaves the chunk whole, by its own tests in its own order (Tokenizer._split_affixes,
+        _attach_tokens): no special case, no prefix, no suffix, and a token_match or url_match or no infix. About half
+        the new chunks of English text are such a word, and skip spaCy's Doc and vocabulary entry."""
+        tok = self.tokenizer.tokenizer
+        if self._rules is None:
+            self._rules = frozenset(tok.rules)
+        if chunk in self._rules or tok.find_prefix(chunk) or tok.find_suffix(chunk):
+            return False
+        if (tok.token_match and tok.token_match(chunk)) or (tok.url_match and tok.url_match(chunk)):
+            return True
+        return not tok.find_infix(chunk)
 
     def _entry(self, tokens: list[str]) -> tuple:
         """What is remembered of a chunk: its tokens, whether its first and its last token may be joined to a
@@ -327,6 +351,13 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
 _WHITESPACE = re.compile(r"(\s+)")  # Python's \s is str.isspace, spaCy's whitespace
 _CHUNK = re.compile(r"\S+")
 _HAS_WHITESPACE = re.compile(r"\s")
+
+
+def _token_texts(doc, text: str) -> list[str]:
+    """The tokens' texts, cut from the text by their offsets (spaCy's token objects cost more than the cut)."""
+    from spacy.attrs import IDX, LENGTH
+
+    return [text[i : i + n] for i, n in doc.to_array([IDX, LENGTH]).tolist()] if len(doc) else []
 
 
 def _runs(joined: list[int]):

@@ -260,3 +260,16 @@ def test_a_run_counts_per_language_as_its_funnel(tmp_path):
     # the what-if of a threshold set per language: a curve, with no one configured value to mark
     curve = refinery("stats", out, "--what-if", "language.threshold").stdout
     assert "language.threshold" in curve and "the median (no threshold configured)" in curve
+
+
+def test_the_extract_fallback_check_scores_languages_as_the_stage_does():
+    """extract's fallback_min_language_score asks how much a kept language scores on a page: a Norwegian page for a
+    run keeping nb (lid.176 says `no`), a Bosnian one for bs (lid.176 says hr), score as the language stage scores
+    them, not 0."""
+    from stages.extract import ExtractStage
+
+    for lang, text in (("nb", paragraph("nb", 0, 6)), ("bs", paragraph("bs", 0, 6)), ("no", paragraph("nb", 0, 6))):
+        stage = ExtractStage(**{**dataclasses.asdict(ExtractStage.Params()), "engine": "resiliparse",
+                                "fallback_chars": 500, "fallback_min_language_score": 0.01},
+                             fallback_languages=[lang])
+        assert stage.extract._wanted_score(text) > 0.5, lang
