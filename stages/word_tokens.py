@@ -37,7 +37,7 @@ import re
 import sys
 from collections import OrderedDict
 
-from datatrove.utils.word_tokenizers import load_word_tokenizer
+from datatrove.utils.word_tokenizers import WordTokenizer, load_word_tokenizer
 
 from stages.compat import SpacyTokenizerBase, spacy_assigned, strip_strings
 MAX_RUN = 1000
@@ -370,6 +370,57 @@ def _runs(joined: list[int]):
         prev = i
     yield first, prev + 1
 
+class AlignedSpans(WordTokenizer):
+    """datatrove's tokenizer `inner` (words, sentences and spans its own), except where its span_tokenize raises:
+    the tokenizers that find spans by looking each sentence up in the text (datatrove's simple_span_tokenize:
+    PyThaiNLP, IndicNLP, Khmer, Lao, Burmese, whitespace) raise ValueError when the sentence splitter rewrote a
+    sentence (IndicNLP turns "..", in Marathi news text, into ". ."), which fails the C4 stage on that document.
+    There the spans are found by walking the text and each sentence together, whitespace skipped on both sides; a
+    sentence that still does not match makes the whole text one span."""
+
+    def __init__(self, inner):
+        super().__init__(getattr(inner, "language", None))
+        self.inner = inner
+        self.realigned = 0  # texts whose spans datatrove could not give
+
+    def word_tokenize(self, text):
+        return self.inner.word_tokenize(text)
+
+    def sent_tokenize(self, text):
+        return self.inner.sent_tokenize(text)
+
+    def span_tokenize(self, text):
+        try:
+            return self.inner.span_tokenize(text)
+        except ValueError:
+            self.realigned += 1
+            return aligned_spans(text, self.inner.sent_tokenize(text))
+
+
+def aligned_spans(text: str, sentences: list[str]) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in text, comparing the two without their whitespace."""
+    spans, pos = [], 0
+    for sentence in sentences:
+        chars = [c for c in sentence if not c.isspace()]
+        if not chars:
+            continue
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        start = pos
+        for c in chars:
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+            if pos >= len(text) or text[pos] != c:
+                return [(0, len(text))] if text else []
+            pos += 1
+        spans.append((start, pos))
+    return spans
+
+
+# datatrove's tokenizers whose span_tokenize looks sentences up in the text (simple_span_tokenize)
+_LOOKED_UP_SPANS = ("ThaiTokenizer", "IndicNLPTokenizer", "KhmerTokenizer", "LaoTokenizer", "WhitespaceTokenizer",
+                    "BurmeseTokenizer")
+
 _SHARED: dict[str, object] = {}
 
 
@@ -377,13 +428,15 @@ def word_tokenizer(language):
     """One tokenizer per language and process, shared by the stages so they share what it remembers. `language` is
     any key of datatrove's tokenizer assignment ("en", "fra_Latn", "ar", ...): the spaCy pipeline is the one
     datatrove assigns to it (for "ar" its multi-language "xx", for "nn" Norwegian Bokmal's "nb"), never one built
-    from the key itself."""
+    from the key itself. Keys datatrove gives another tokenizer (jieba or Sudachi through spaCy, Kiwi, PyThaiNLP,
+    IndicNLP, ...) get datatrove's own, its spans made safe where they are looked up (AlignedSpans)."""
     if not isinstance(language, str):
         return load_word_tokenizer(language)
     if language not in _SHARED:
         code = spacy_assigned(language)
         if code is None:
-            _SHARED[language] = load_word_tokenizer(language)
+            tok = load_word_tokenizer(language)
+            _SHARED[language] = AlignedSpans(tok) if type(tok).__name__ in _LOOKED_UP_SPANS else tok
         else:  # keys assigned the same spaCy code share one tokenizer
             _SHARED[language] = next((t for t in _SHARED.values() if isinstance(t, FastSpacyTokenizer)
                                       and t.language == code), None) or FastSpacyTokenizer(code)
