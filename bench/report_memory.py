@@ -183,11 +183,8 @@ def build(run_dir: str, n_docs: int, seed: int = 1):
             removed = {"id": drop_ids, "url": urls(rng, n_drop), "reason": reasons.tolist(), "value": value.tolist(),
                        "detail": ["" if r != "wrong_language" else "de" for r in reasons.tolist()], "text": drop_texts}
             after_language = stages.index(stage) >= stages.index(LANGUAGE_FROM)
-            fields = list(REMOVED_SCHEMA)
-            if after_language:
-                removed["language"] = drop_langs.tolist()
-                fields.append(pa.field("language", pa.string()))
-            write(os.path.join(layout.removed, stage, f"{task:05d}.parquet"), pa.table(removed, schema=pa.schema(fields)))
+            removed["language"] = drop_langs.tolist() if after_language else [None] * n_drop
+            write(os.path.join(layout.removed, stage, f"{task:05d}.parquet"), pa.table(removed, schema=REMOVED_SCHEMA))
             # inspect/: a sample of the stage's input, kept or not
             in_ids = kept_ids + drop_ids
             outcome = ["kept"] * len(kept_ids) + reasons.tolist()

@@ -21,6 +21,7 @@ from pipeline.where import Where, numeric_fields
 from refinery.atomic import TEMP_NAME, AtomicParquetWriter, temp_path_for, write_json_atomic
 from refinery.layout import RunLayout
 from refinery.schema import REMOVED_SCHEMA
+from stages.registry import STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT, STAT_KEPT_BYTES, language_stat
 
 STAGE, REASON = "filter", "where"
 
@@ -52,11 +53,36 @@ def _check_output(src: RunLayout, output: str):
         raise FilterError(f"--output {output} overlaps the run {src.root}: choose a folder outside it")
 
 
-def _stats_json(n_in: int, kept: int, kept_bytes: int, dropped: int, seconds: float) -> list:
+def _stats_json(n_in: int, kept: int, kept_bytes: int, dropped: int, seconds: float,
+                by_language: dict | None = None) -> list:
+    """by_language: language -> [in, kept, kept_bytes], counted as the stages count theirs (lang/<L>/...)."""
     stats = {"in": {"total": n_in}, "kept": {"total": kept}, "kept_bytes": {"total": kept_bytes}}
     if dropped:
         stats[f"dropped/{REASON}"] = {"total": dropped}
+    for lang, (lang_in, lang_kept, lang_bytes) in sorted((by_language or {}).items()):
+        stats[language_stat(lang, STAT_IN)] = {"total": lang_in}
+        if lang_kept:
+            stats[language_stat(lang, STAT_KEPT)] = {"total": lang_kept}
+            stats[language_stat(lang, STAT_KEPT_BYTES)] = {"total": lang_bytes}
+        if lang_in > lang_kept:
+            stats[language_stat(lang, STAT_DROPPED_PREFIX + REASON)] = {"total": lang_in - lang_kept}
     return [{"name": f"refinery: {STAGE}", "time_stats": {"total": seconds}, "stats": stats}]
+
+
+def _count_languages(by_language: dict, table: pa.Table, passed: pa.Table, passed_sizes):
+    """Adds one batch to language -> [in, kept, kept_bytes] (a document without a language is not counted)."""
+    for count in pc.value_counts(table.column("language").combine_chunks()).to_pylist():
+        if count["values"]:
+            by_language.setdefault(count["values"], [0, 0, 0])[0] += count["counts"]
+    if passed.num_rows:
+        sums = pa.table({"language": passed.column("language"), "bytes": passed_sizes}).group_by("language").aggregate(
+            [("bytes", "sum"), ("bytes", "count")])
+        for lang, size, n in zip(sums.column("language").to_pylist(), sums.column("bytes_sum").to_pylist(),
+                                 sums.column("bytes_count").to_pylist()):
+            if lang:
+                counts = by_language[lang]
+                counts[1] += n
+                counts[2] += size
 
 
 def filter_run(source: str, expr: str, output: str) -> dict:
@@ -101,6 +127,7 @@ def filter_run(source: str, expr: str, output: str) -> dict:
 
         text_chars = (marker.get("config") or {}).get("removed_text_chars", 10000)
         n_in = kept = kept_bytes = 0
+        by_language: dict[str, list[int]] = {}
         for path in files:  # row group by row group: memory flat in the size of a task's file
             name = os.path.basename(path)
             source_file = pq.ParquetFile(path)
@@ -113,7 +140,10 @@ def filter_run(source: str, expr: str, output: str) -> dict:
                     passed_out.write_table(passed)
                     n_in += table.num_rows
                     kept += passed.num_rows
-                    kept_bytes += int(utf8_lengths(passed.column("text").combine_chunks()).sum())
+                    sizes = utf8_lengths(passed.column("text").combine_chunks())
+                    kept_bytes += int(sizes.sum())
+                    if "language" in table.column_names:
+                        _count_languages(by_language, table, passed, sizes)
                     texts = failed.column("text").to_pylist()
                     removed_out.write_table(pa.table({
                         "id": failed.column("id"),
@@ -123,9 +153,12 @@ def filter_run(source: str, expr: str, output: str) -> dict:
                         "detail": pa.array([expr] * failed.num_rows, pa.string()),
                         "text": pa.array([t if t is None or text_chars is None else t[:text_chars] for t in texts],
                                          pa.string()),
+                        "language": (failed.column("language") if "language" in failed.column_names
+                                     else pa.nulls(failed.num_rows, pa.string())),
                     }, schema=REMOVED_SCHEMA))
         stats_path = os.path.join(out.logs(STAGE), "stats", "00000.json")
-        write_json_atomic(stats_path, _stats_json(n_in, kept, kept_bytes, n_in - kept, time.monotonic() - start))
+        write_json_atomic(stats_path, _stats_json(n_in, kept, kept_bytes, n_in - kept, time.monotonic() - start,
+                                                   by_language))
 
         shards = False
         if os.path.exists(src.tokenizer):

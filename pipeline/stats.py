@@ -9,13 +9,13 @@ import os
 
 from pipeline.inputs import printable
 from refinery.layout import RunLayout
-from stages.registry import STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT, RegistryError, builtin, registry_for
+from stages.registry import (STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT, STAT_LANGUAGE_PREFIX, RegistryError, builtin,
+                             registry_for)
 
 FUNNEL_STEP = "refinery: "  # datatrove names a step's stats "<type>: <name>"; funnel stages have type "refinery"
 # From the language stage on, each stage also counts per language L (the document's `language`; the language stage
 # counts its drops under the label lid.176 found): lang/L/in, lang/L/kept, lang/L/kept_bytes, lang/L/dropped/<reason>,
-# in the units of the stage's own in, kept, kept_bytes and dropped/<reason>.
-STAT_LANGUAGE_PREFIX = "lang/"
+# in the units of the stage's own in, kept, kept_bytes and dropped/<reason> (stages.registry.language_stat).
 NO_LANGUAGE = "(no language)"  # what a stage counted that no language accounts for (a stage counting none)
 
 

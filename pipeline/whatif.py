@@ -112,6 +112,10 @@ def _document_batches(run_dir: str, field: str, metric: str):
             start += n
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _grid(lo: float, hi: float, configured: float | None, points: int) -> list[float]:
     grid = {lo + (hi - lo) * i / (points - 1) for i in range(points)} if hi > lo else {lo}
     if configured is not None:
@@ -159,7 +163,8 @@ def what_if(run_dir: str, stage: str, key: str, points: int = POINTS, examples: 
     if rule is None or stage not in configured:
         raise WhatIfError(f"{stage}.{key}: not a threshold of this run (its thresholds: "
                           f"{', '.join(threshold_keys(run_dir)) or 'none'})")
-    params = configured[stage] or {}
+    # a threshold set per language (a mapping) has no one value to mark: the curve then has no configured point
+    params = {k: v for k, v in (configured[stage] or {}).items() if _is_number(v)}
     value = params.get(key)
     others = [(t, params.get(t.key)) for t in cls.thresholds if t.key != key and params.get(t.key) is not None]
     funnel = [s for s in collect_stats(run_dir)["stages"]]

@@ -44,6 +44,7 @@ REMOVED_SCHEMA = pa.schema(
         ("value", pa.float64()),  # the metric value that decided the drop, where there is one
         ("detail", pa.string()),  # what the number cannot say: the language found, the kept duplicate ...
         ("text", pa.string()),  # first stages.removed_text_chars characters of the text when it was dropped
+        ("language", pa.string()),  # the document's language, from the language stage on (null before it)
     ]
 )
 

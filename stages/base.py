@@ -20,7 +20,8 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 
 from refinery.atomic import AtomicParquetWriter
-from stages.registry import ERROR, STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT, Stage, allowed_reasons
+from stages.registry import (ERROR, STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT, STAT_KEPT_BYTES, Stage, allowed_reasons,
+                             language_stat)
 from refinery.schema import INSPECT_SCHEMA, KEPT, REMOVED_SCHEMA
 
 
@@ -155,6 +156,7 @@ class RemovedWriter:
                 "value": None if drop.value is None else float(drop.value),
                 "detail": detail,
                 "text": scrubbed_head(doc.text, self.text_chars, self.scrubber),
+                "language": doc.metadata.get("language"),
             }
         )
 
@@ -191,14 +193,25 @@ class RefineryStage(PipelineStep, Stage):
         """What the inspection sample records for a document (text_in: its text as it entered the stage)."""
         return {"chars": len(text_in or "")}
 
+    # A document that has a language (from the language stage on: it labels every document it sees) is counted
+    # under it too, as lang/<language>/<key> beside each key above; its `in` with its verdict, as the language stage
+    # only knows the language once it has decided.
     def keep(self, doc: Document):
+        size = utf8_size(doc.text or "")
         self.stat_update(STAT_KEPT)
-        self.stat_update("kept_bytes", value=utf8_size(doc.text or ""), unit="doc")
+        self.stat_update(STAT_KEPT_BYTES, value=size, unit="doc")
+        lang = doc.metadata.get("language")
+        if lang:
+            self.stat_update(language_stat(lang, STAT_IN), language_stat(lang, STAT_KEPT))
+            self.stat_update(language_stat(lang, STAT_KEPT_BYTES), value=size, unit="doc")
 
     def drop(self, removed: RemovedWriter, doc: Document, drop: Drop):
         if drop.reason not in self._reasons:
             raise ValueError(f"stage {self.name!r} dropped with unknown reason {drop.reason!r}")
         self.stat_update(STAT_DROPPED_PREFIX + drop.reason)
+        lang = doc.metadata.get("language")
+        if lang:
+            self.stat_update(language_stat(lang, STAT_IN), language_stat(lang, STAT_DROPPED_PREFIX + drop.reason))
         removed.write(doc, drop)
 
     def safe_process(self, doc: Document) -> Drop | None:

@@ -129,15 +129,17 @@ class ResiliparseExtractor:
             self._wanted_score("warm up")
 
     def _wanted_score(self, text: str) -> float:
+        """The best score of a kept language, as the language stage scores it (its `no`/`nb` and group rules)."""
+        from stages.language import label_scores, lid176_path, wanted_score
+
         if self._lid is None:
             from stages.compat import LocalFT176LID
-            from stages.language import lid176_path
 
-            self._lid = LocalFT176LID(self.fallback_languages, lid176_path())
+            self._lid = LocalFT176LID(None, lid176_path())
         from datatrove.data import Document
 
-        _, wanted = self._lid.predict(Document(text=text, id=""))
-        return max(wanted.values(), default=0.0)
+        _, pairs = self._lid.predict(Document(text=text, id=""))
+        return wanted_score(label_scores(pairs), self.fallback_languages)
 
     def main_text(self, html: str) -> str:
         from resiliparse.extract.html2text import extract_plain_text

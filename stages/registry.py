@@ -53,6 +53,15 @@ ERROR = "error"
 STAT_IN = "in"
 STAT_KEPT = "kept"
 STAT_DROPPED_PREFIX = "dropped/"
+STAT_KEPT_BYTES = "kept_bytes"
+# the same counts per document language, from the language stage on: lang/<language>/<label>
+STAT_LANGUAGE_PREFIX = "lang/"
+
+
+def language_stat(language: str, label: str) -> str:
+    """The stat label of `label` (in, kept, kept_bytes, dropped/<reason>) counted for one language."""
+    return f"{STAT_LANGUAGE_PREFIX}{language}/{label}"
+
 
 # what the pipeline passes to stage constructors besides their Params: no config key may use these names
 WIRING = frozenset({"output", "files", "dump", "errors_dir", "config", "layout", "params", "tokenizer", "shards",
@@ -147,6 +156,8 @@ def _is_optional(tp) -> bool:
 def _type_name(tp) -> str:
     if _is_optional(tp):
         return " | ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None)) + " | null"
+    if isinstance(tp, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
     origin = typing.get_origin(tp)
     if origin is list:
         args = typing.get_args(tp)

@@ -200,7 +200,7 @@ def test_report_of_hostile_pages_renders_every_chart_without_script_errors(hosti
     body = re.search(r"<body([^>]*)>", dom)[1]
     assert "data-errors" not in body, body
     expected = (2 + sum(len(s["histograms"]) + len(s["what_if"]) for s in data["stages"])
-                + (1 if data["clusters"] else 0))
+                + (1 if data["clusters"] else 0) + (1 if data.get("languages") else 0))
     assert f'data-charts="{expected}"' in body, body
     assert "&lt;!--&lt;script&gt;" in dom  # shown as text
 
