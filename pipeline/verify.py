@@ -6,7 +6,8 @@
 - every Parquet file of the run reads completely;
 - the shards: each listed file exists, rows and tokens per split match the manifest, num_tokens matches
   input_ids, ids are below vocab_size, every file's tokenizer_sha256 matches the manifest and the sha256 of
-  tokenizer/tokenizer.json, and the shards hold every curated document exactly once.
+  tokenizer/tokenizer.json, and the shards hold every curated document exactly once (as many times as
+  shards.language_weights puts it there, when the manifest records weights).
 """
 
 import glob
@@ -125,6 +126,21 @@ def _verify_shards(layout: RunLayout, tables: dict, doc_ids: set, c: Checks):
             seen += t.column("doc_id").to_pylist()
         c.check((rows, tokens) == (info["rows"], info["tokens"]),
                 f"shards/{split}: {rows} rows and {tokens} tokens, the manifest says {info['rows']} and {info['tokens']}")
+    weights = manifest.get("language_weights")
+    if weights:
+        from collections import Counter
+
+        from stages.token_shards import copies
+
+        want = Counter()
+        for p in layout.document_files():
+            if p in tables:
+                for i, lang in zip(tables[p].column("id").to_pylist(), tables[p].column("language").to_pylist()):
+                    want[i] = copies(i, lang, weights)
+        have = Counter(seen)
+        wrong = sum(1 for i in set(want) | set(have) if want[i] != have[i])
+        c.check(not wrong, f"shards: {wrong} documents appear other than language_weights {weights} says")
+        return
     c.check(len(seen) == len(set(seen)), f"shards: {len(seen) - len(set(seen))} documents appear more than once")
     c.check(set(seen) == doc_ids, f"shards: {len(doc_ids - set(seen))} curated documents missing, "
                                   f"{len(set(seen) - doc_ids)} not among the curated documents")
