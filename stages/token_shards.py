@@ -333,6 +333,8 @@ def write_range(work_dir: str, out_dir: str, tokenizer_path: str, task: int, sou
 def merge_manifest(work_dir: str, out_dir: str, tokenizer_path: str, ranges: int, seed: int,
                    language_weights: dict | None) -> dict:
     """shards/manifest.json from the part manifests of ranges 0 .. ranges-1, in that order; then work_dir goes."""
+    if not os.path.isdir(work_dir) and os.path.exists(ShardLayout(out_dir).manifest):
+        return ShardLayout(out_dir).read_manifest()  # merged, then killed once its parts were gone: done
     _, meta = tokenizer_meta(tokenizer_path)
     splits = {s: {"shards": [], "rows": 0, "tokens": 0, "languages": {}} for s in SPLITS}
     for task in range(ranges):
@@ -357,8 +359,15 @@ def merge_manifest(work_dir: str, out_dir: str, tokenizer_path: str, ranges: int
     manifest = {**meta, "splits": splits, "languages": dict(sorted(languages.items())),
                 "language_weights": dict(sorted((language_weights or {}).items())), "seed": seed}
     write_json_atomic(ShardLayout(out_dir).manifest, manifest)
-    shutil.rmtree(work_dir, ignore_errors=True)
+    _remove_work(work_dir)
     return manifest
+
+
+def _remove_work(work_dir: str):
+    """Renamed first (to a temporary name the next run sweeps), so a kill while deleting leaves no half folder."""
+    gone = os.path.join(os.path.dirname(work_dir), f".{os.path.basename(work_dir)}.tmp-{os.getpid()}")
+    os.replace(work_dir, gone)
+    shutil.rmtree(gone, ignore_errors=True)
 
 
 def write_token_shards(docs_folder: str, tokenizer_path: str, out_dir: str, val_fraction: float = 0.01, seed: int = 1234,
@@ -487,6 +496,8 @@ class ShardsStep(Stage):
                "same for any layout; language_weights up- or down-samples languages by id hash; the manifest counts "
                "tokens per language")
     Params = ShardsParams
+    version = 2  # 2: rows in order-key order, one file set per shards task, language_weights (an older run's shards
+    #              and tokenize phase cannot be continued)
     inspect_metrics = ()
     requires = ("tokenizer",)  # the shards are written with it
 

@@ -82,6 +82,7 @@ class TokenizerStep(Stage):
     name = "tokenizer"
     order = 1000
     funnel = False
+    version = 2  # 2: trained on an id-hash sample of the whole corpus, not on its first sample_chars characters
     summary = ("byte-level BPE with HF tokenizers, `<|endoftext|>` as EOS, trained on a sample of the curated documents "
                "chosen by id hash (about sample_chars characters, the same for any layout); decode(encode(text)) == "
                "text; or copies the tokenizer.json in path")
