@@ -48,10 +48,11 @@ def cmd_run(args) -> int:
             if not os.path.exists(sample):
                 write_sample(os.path.dirname(sample))
             inputs = [sample]
-        resolved = resolve_inputs(inputs, cfg.base_url, args.allow_foreign_entries)
+        # with --limit-files, the first N files: a listing is read only up to its Nth entry, so a trial run is a
+        # prefix of the full one
+        resolved = resolve_inputs(inputs, cfg.base_url, args.allow_foreign_entries, limit=args.limit_files or None,
+                                  policy=cfg.retry_policy())
         files = resolved.files
-        if args.limit_files:
-            files = files[: args.limit_files]  # the listing's first N files, so a trial run is a prefix of the full one
         check_inputs_outside_output(layout, inputs, files)
         print(f"refinery: {len(files)} input file(s) -> {output} ({cfg.executor} executor)", flush=True)
         if resolved.refused:
@@ -77,6 +78,9 @@ def cmd_run(args) -> int:
         return 0
     print(format_funnel(collect_stats(output), _count_rows(output)))
     print(f"done in {elapsed:.1f}s: curated documents in {layout.documents}/")
+    if result.get("failed_inputs"):
+        print(f"refinery: error: {result['failed_inputs']}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -94,6 +98,12 @@ def cmd_stats(args) -> int:
         print(json.dumps(result, indent=1) if args.json else format_what_if(result))
         return 0
     stats = collect_stats(args.dir)
+    if args.by_language:
+        from pipeline.stats import format_language_funnel, language_funnel
+
+        by_language = language_funnel(stats)
+        print(json.dumps(by_language, indent=1) if args.json else format_language_funnel(by_language))
+        return 0
     if args.compare:
         from pipeline.stats import compare_stats, format_compare
 
@@ -232,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--what-if", metavar="STAGE.KEY",
                    help="how many documents (and how much text) would survive the stage as a function of that threshold "
                         "key, e.g. quality_classifier.threshold or language.threshold")
+    s.add_argument("--by-language", action="store_true",
+                   help="the funnel per language, from the language stage on (each stage's rows sum to its funnel row)")
     s.set_defaults(fn=cmd_stats)
 
     rp = sub.add_parser("report", help="a self-contained HTML report of a run (or two runs compared)")
