@@ -278,6 +278,15 @@ def test_a_run_tokenizes_in_parallel_with_the_same_result_for_any_layout(sample_
     assert not os.path.exists(os.path.join(three, "work", "tokens"))  # deleted once the manifest is written
     for d in (one, three):
         assert refinery("verify", d).returncode == 0  # every document as many times as the weights say
+    # a manifest claiming other weights than the shards were made with is caught
+    path = os.path.join(three, "shards", "manifest.json")
+    with open(path) as f:
+        manifest = json.load(f)
+    manifest["language_weights"] = {"en": 2}
+    with open(path, "w") as f:
+        json.dump(manifest, f)
+    proc = refinery("verify", three, check=False)
+    assert proc.returncode == 1 and "language_weights" in proc.stdout + proc.stderr
 
 
 def _manifest(run_dir: str) -> dict:
