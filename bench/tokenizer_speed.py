@@ -5,24 +5,31 @@
     python bench/tokenizer_speed.py --mb 50 --repeat 3   # bigger corpus, more repeats
     python bench/tokenizer_speed.py --docs runs/real/documents --vocab 4096
     python bench/tokenizer_speed.py --tiny               # smoke test (a few seconds)
+    python bench/tokenizer_speed.py --workers 2 --threads 1  # the tokenize phases with 1 worker against 2
 
 Two measurements, each taken in this one process, refinery and direct alternated (ABBA...), --repeat times; the
 ratios compare the best runs (on a shared machine, noise only ever adds time); the median of the ratios of
 back-to-back runs is printed beside them:
 
   (a) tokenizer training time (curated-documents Parquet -> tokenizer.json):
-      refinery: stages.tokenizer.build_tokenizer fed by stages.token_shards._iter_documents, exactly as the
-                tokenize phase (TokenizeStep) calls it (sample_chars, min_frequency, vocab size from
-                configs/fineweb.yaml unless overridden);
+      refinery: stages.token_shards.train_tokenizer, exactly as the tokenizer phase (TrainTokenizerStep) calls it:
+                a counting pass, then the id-hash sample (sample_chars, min_frequency, vocab size from
+                configs/fineweb.yaml unless overridden; a corpus smaller than sample_chars is taken whole);
       direct:   pyarrow reads the text column, `tokenizers` trains a ByteLevel BPE with the same trainer settings
                 (train_from_iterator on the same texts) and saves it. Both tokenizer.json files are compared.
   (b) token shard writing, MB of document text per second (documents Parquet -> token Parquet):
-      refinery: stages.token_shards.write_token_shards (split by id hash, rows sorted by id then a seeded
-                permutation, EOS appended, zstd Parquet shards, manifest);
+      refinery: stages.token_shards.write_token_shards (the tokenize, shards and shards_manifest phases' work in
+                this process, one task per documents file: split by id hash, rows in order-key order, EOS
+                appended, zstd Parquet shards, manifest);
       direct:   the minimal equivalent: pyarrow reads the text, Tokenizer.encode_batch on the same batches (512
                 documents, across file ends), EOS appended, uint16 token lists + doc_id + num_tokens written
                 to one zstd Parquet file with pyarrow (no split, no sort, no shuffle); the rows of both are
                 compared (same ids, same token ids).
+
+With --workers N, instead: the tokenize, shards and shards_manifest phases run as `refinery run` runs them
+(datatrove's local executor, one task per documents file) with 1 worker and with N, alternated --repeat times;
+it prints the best wall time of each, `ratio workers 1/N tokenize wall time: X.XX`, and checks that both
+wrote the same token stream and manifest totals.
 
 It prints a table, `ratio refinery/direct tokenizer training time: X.XX`, `ratio refinery/direct shard MB/s: X.XX`
 and refinery's overhead in percent. Project target: overhead <= 10% over direct `tokenizers` use.
@@ -47,9 +54,10 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from refinery.layout import ShardLayout  # noqa: E402
 from refinery.schema import DOCUMENT_SCHEMA  # noqa: E402
-from stages.token_shards import _iter_documents, write_token_shards  # noqa: E402
-from stages.tokenizer import EOS, build_tokenizer  # noqa: E402
+from stages.token_shards import train_tokenizer, write_token_shards  # noqa: E402
+from stages.tokenizer import EOS  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET_OVERHEAD = 0.10
@@ -165,8 +173,8 @@ def corpus_bytes(folder: str) -> tuple[int, int]:
 
 
 def train_refinery(docs: str, out_path: str, vocab: int, sample_chars: int, min_frequency: int) -> None:
-    # exactly TokenizeStep.run's call
-    build_tokenizer((text for _, text in _iter_documents(docs)), out_path, vocab, sample_chars, min_frequency, None)
+    # exactly TrainTokenizerStep's call
+    train_tokenizer(sorted(glob.glob(os.path.join(docs, "*.parquet"))), out_path, vocab, sample_chars, min_frequency)
 
 
 def train_direct(docs: str, out_path: str, vocab: int, sample_chars: int, min_frequency: int) -> None:
@@ -229,6 +237,58 @@ def shards_direct(docs: str, tok_path: str, out_dir: str, shard_cfg: dict) -> No
             write(doc_ids, texts)
 
 
+# ---------------------------------------------------------------------------------------------- workers
+
+
+def phases_run(docs: str, tok_path: str, root: str, shard_cfg: dict, workers: int) -> None:
+    """The tokenize, shards and shards_manifest phases of a run folder at root, as `refinery run` executes them."""
+    import shutil
+
+    from pipeline.executors import make_executor
+    from refinery.layout import RunLayout
+    from stages.compat import datatrove_console
+    from stages.token_shards import ShardsManifestStep, TokenizeStep, WriteShardsStep
+
+    layout = RunLayout(root)
+    os.makedirs(os.path.dirname(layout.tokenizer), exist_ok=True)
+    if not os.path.exists(layout.documents):
+        os.symlink(os.path.abspath(docs), layout.documents)
+        shutil.copyfile(tok_path, layout.tokenizer)
+    tasks = len(layout.document_files())
+    params = {"batch_size": 512, "language_weights": None, **shard_cfg}
+    for name, step, n in (("tokenize", TokenizeStep, tasks), ("shards", WriteShardsStep, tasks),
+                          ("shards_manifest", ShardsManifestStep, 1)):
+        with datatrove_console(True):
+            make_executor("local", {}, [step(layout, {}, params, tasks)], n, min(workers, n), layout.logs(name), name,
+                          quiet_tasks=True).run()
+
+
+def stream_of(root: str) -> tuple[dict, list]:
+    manifest = ShardLayout(os.path.join(root, "shards")).read_manifest()
+    rows = []
+    for split, info in manifest["splits"].items():
+        for name in info.pop("shards"):
+            t = pq.read_table(os.path.join(root, "shards", split, name), columns=["doc_id", "input_ids"])
+            rows.append(t)
+    return manifest, rows
+
+
+def compare_workers(docs: str, tok_path: str, tmp: str, shard_cfg: dict, workers: int, repeat: int) -> int:
+    times: dict[int, list] = {1: [], workers: []}
+    for i in range(repeat):
+        for w in ((1, workers) if i % 2 == 0 else (workers, 1)):
+            times[w].append(timed(phases_run, docs, tok_path, os.path.join(tmp, f"w{w}-{i}"), shard_cfg, w))
+    (m1, r1), (mw, rw) = stream_of(os.path.join(tmp, "w1-0")), stream_of(os.path.join(tmp, f"w{workers}-0"))
+    same = m1 == mw and len(r1) == len(rw) and all(a.equals(b) for a, b in zip(r1, rw))
+    tasks = len(glob.glob(os.path.join(docs, "*.parquet")))
+    print(f"tokenize phases ({tasks} tasks), wall time (s), best of {repeat}: workers 1 {min(times[1]):.2f}, "
+          f"workers {workers} {min(times[workers]):.2f} (medians {statistics.median(times[1]):.2f}, "
+          f"{statistics.median(times[workers]):.2f})")
+    print(f"ratio workers 1/{workers} tokenize wall time: {min(times[1]) / min(times[workers]):.2f}")
+    print(f"same token stream and manifest totals: {'yes' if same else 'NO'}")
+    return 0 if same else 1
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 
@@ -275,6 +335,8 @@ def main() -> int:
     p.add_argument("--skip-train", action="store_true", help="only the shard measurement")
     p.add_argument("--profile", choices=("train", "shards"), help="cProfile one refinery run of this part instead")
     p.add_argument("--tiny", action="store_true", help="smoke test: 0.3 MB, vocab 1024, one repeat")
+    p.add_argument("--workers", type=int, help="instead: the tokenize phases with 1 worker against this many")
+    p.add_argument("--files", type=int, default=4, help="documents files of the generated corpus (tokenize tasks)")
     a = p.parse_args()
     if a.threads:
         os.environ["RAYON_NUM_THREADS"] = str(a.threads)  # read when tokenizers first starts its thread pool
@@ -290,7 +352,7 @@ def main() -> int:
         if docs is None:
             t0 = time.perf_counter()
             docs = os.path.join(tmp, "documents")
-            write_documents(generate_texts(int(a.mb * 1e6), a.seed), docs)
+            write_documents(generate_texts(int(a.mb * 1e6), a.seed), docs, a.files)
             print(f"generated corpus in {time.perf_counter() - t0:.1f}s")
         n_docs, n_bytes = corpus_bytes(docs)
         mb = n_bytes / 1e6
@@ -301,6 +363,9 @@ def main() -> int:
               f"tokenizers {tokenizers.__version__}, pyarrow {pa.__version__}, {os.cpu_count()} CPUs, "
               f"tokenizers threads: {os.environ.get('RAYON_NUM_THREADS', 'all')}")
         tok_ref, tok_dir = os.path.join(tmp, "ref", "tokenizer.json"), os.path.join(tmp, "direct-tokenizer.json")
+        if a.workers:
+            train_refinery(docs, tok_ref, *args)
+            return compare_workers(docs, tok_ref, tmp, shard_cfg, a.workers, a.repeat)
 
         if a.profile:
             import cProfile

@@ -198,7 +198,8 @@ def ablate(configs: list[str], train_config: str, tokens: int, output: str, inpu
                     with open(layout.tokenizer, "rb") as src, open(tmp, "wb") as dst:
                         dst.write(src.read())
                 write_token_shards(data.documents, data.tokenizer, data.shards.root, val_fraction=val_fraction,
-                                   seed=shard_params.get("seed", 1234), row_group_rows=shard_params.get("row_group_rows", 1000))
+                                   seed=shard_params.get("seed", 1234), row_group_rows=shard_params.get("row_group_rows", 1000),
+                                   language_weights=shard_params.get("language_weights"))
 
         # 3. the same model, the same number of tokens, K seeds, on each curation
         from trainer.train import train

@@ -6,7 +6,8 @@
 - every Parquet file of the run reads completely;
 - the shards: each listed file exists, rows and tokens per split match the manifest, num_tokens matches
   input_ids, ids are below vocab_size, every file's tokenizer_sha256 matches the manifest and the sha256 of
-  tokenizer/tokenizer.json, and the shards hold every curated document exactly once.
+  tokenizer/tokenizer.json, and the shards hold every curated document exactly once (as many times as
+  shards.language_weights puts it there, when the manifest records weights).
 """
 
 import glob
@@ -282,9 +283,33 @@ def _verify_shards(layout: RunLayout, facts: dict, seen: np.ndarray, doc_ids: np
             tokens += f["tokens"]
         c.check((rows, tokens) == (info["rows"], info["tokens"]),
                 f"shards/{split}: {rows} rows and {tokens} tokens, the manifest says {info['rows']} and {info['tokens']}")
+    weights = manifest.get("language_weights")
+    if weights:  # each document as many times as the weights say (stages/token_shards.py copies)
+        want = _weighted_ids(layout, weights)
+        c.check(np.array_equal(want, seen), f"shards: {len(seen)} rows, but language_weights {weights} gives "
+                                             f"{len(want)} (or other documents): not each curated document as many "
+                                             "times as its weight says")
+        return
     extra = _extra_occurrences(seen, sorted(set(shard_paths)), "doc_id")
     c.check(extra == 0, f"shards: {extra} documents appear more than once")
     seen = _unique(seen)
     missing, foreign = _missing(doc_ids, seen), _missing(seen, doc_ids)
     c.check(missing == 0 and foreign == 0, f"shards: {missing} curated documents missing, "
                                            f"{foreign} not among the curated documents")
+
+
+def _weighted_ids(layout: RunLayout, weights: dict) -> np.ndarray:
+    """The sorted id hashes the shards must hold: each curated document's, repeated as often as
+    shards.language_weights puts it there (8 bytes per row, as the shards' own)."""
+    from stages.token_shards import copies
+
+    parts = []
+    for path in layout.document_files():
+        for batch in batches(path, ["id", "language"]):
+            ids = batch.column(0).to_pylist()
+            langs = batch.column(1).to_pylist() if batch.num_columns > 1 else [None] * len(ids)
+            n = np.fromiter((copies(i, lang, weights) for i, lang in zip(ids, langs)), dtype=np.int64, count=len(ids))
+            parts.append(np.repeat(id_hashes(ids), n))
+    want = np.concatenate(parts) if parts else np.empty(0, np.uint64)
+    want.sort()
+    return want

@@ -9,8 +9,8 @@ is, and none spells a path itself.
       errors/<task>.json, errors/listing.json
       logs/<phase>/                 datatrove's logging folder: stats/<task>.json, completions/, logs/
       tokenizer/tokenizer.json
-      shards/manifest.json, shards/<split>/<split>_NNNNN.parquet
-      work/filtered/, work/minhash/, work/keys/, work/quality/ intermediates (deleted or not, never needed by a
+      shards/manifest.json, shards/<split>/<split>_<range>_<n>.parquet
+      work/filtered/, work/minhash/, work/keys/, work/quality/, work/tokens/ intermediates (deleted or not, never needed by a
                                     later run)
       dedup_index/minhash/, dedup_index/exact/   what a later run deduplicates against (`against:`): MinHash band
                                     signatures and exact-text hashes with document ids, never texts; kept by cleanup
@@ -136,6 +136,12 @@ class RunLayout:
     def quality(self) -> str:
         """quality_classifier's scores per task and the cutoff of keep_fraction (ids and numbers, no text)."""
         return self.path("work", "quality")
+
+    @property
+    def token_work(self) -> str:
+        """The tokenize phase's rows per task and split, and the shards phase's part manifests (intermediates,
+        deleted once shards/manifest.json is written)."""
+        return self.path("work", "tokens")
 
     @property
     def keys(self) -> str:

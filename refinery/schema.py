@@ -120,4 +120,18 @@ def token_shard_schema(dtype: str, metadata: dict) -> pa.Schema:
     )
 
 
+def token_spill_schema(dtype: str) -> pa.Schema:
+    """The tokenize phase's rows of one task and split (DIR/work/tokens/<split>/<task>.parquet), sorted by key."""
+    return pa.schema(
+        [
+            ("key", pa.uint64()),  # the row's place in the shards (stages/token_shards.py order_key)
+            ("range", pa.int32()),  # which shards task writes it (the key's range)
+            ("doc_id", pa.string()),
+            ("language", pa.string()),
+            ("input_ids", pa.list_(pa.uint16() if dtype == "uint16" else pa.uint32())),
+            ("num_tokens", pa.int32()),
+        ]
+    )
+
+
 SHARD_METADATA_KEYS = ("tokenizer_sha256", "vocab_size", "eos_id", "dtype")

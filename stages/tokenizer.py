@@ -28,8 +28,11 @@ def train_bpe(texts, vocab_size: int, min_frequency: int = 2):
     return tok
 
 
-def sample_texts(texts, max_chars: int):
-    """The first max_chars characters of the corpus, whole documents (the last one cut)."""
+def sample_texts(texts, max_chars: int | None):
+    """The first max_chars characters of the texts, whole documents (the last one cut); None: all of them."""
+    if max_chars is None:
+        yield from texts
+        return
     left = max_chars
     for text in texts:
         if left <= 0:
@@ -48,8 +51,10 @@ def load_existing_tokenizer(path: str):
     return tok
 
 
-def build_tokenizer(texts, out_path: str, vocab_size: int, sample_chars: int, min_frequency: int, existing: str | None):
-    """Writes out_path atomically; returns it. `existing`: a tokenizer.json to copy instead of training."""
+def build_tokenizer(texts, out_path: str, vocab_size: int, sample_chars: int | None, min_frequency: int,
+                    existing: str | None):
+    """Writes out_path atomically; returns it. `existing`: a tokenizer.json to copy instead of training; sample_chars:
+    train on the first that many characters of texts (None: on all of them)."""
     if existing:
         load_existing_tokenizer(existing)
     with atomic_path(out_path, "tokenizer") as tmp:
@@ -64,30 +69,43 @@ def build_tokenizer(texts, out_path: str, vocab_size: int, sample_chars: int, mi
 class TokenizerParams:
     vocab_size: int = key(32768, min=258, help="tokens, including the 256 bytes and EOS")
     sample_chars: int = key(200_000_000, min=0, min_exclusive=True,
-                            help="characters of the curated documents the BPE is trained on")
+                            help="characters of the curated documents the BPE is trained on (about: a sample "
+                                 "chosen by id hash, weighted as shards.language_weights weights the shards)")
     min_frequency: int = key(2, min=0, help="a merge must be seen this often")
     path: str | None = key(None, help="a tokenizer.json to copy instead of training one")
 
 
 class TokenizerStep(Stage):
-    """The `tokenizer` step after the funnel: trains (or copies) the tokenizer; with `shards`, the token shards too."""
+    """The `tokenizer` step after the funnel: trains (or copies) the tokenizer; with `shards`, the token shards too
+    (stages/token_shards.py describes the phases)."""
 
     name = "tokenizer"
     order = 1000
     funnel = False
-    summary = ("byte-level BPE with HF tokenizers, `<|endoftext|>` as EOS, trained on the first sample_chars characters "
-               "of the curated documents; decode(encode(text)) == text; or copies the tokenizer.json in path")
+    version = 2  # 2: trained on an id-hash sample of the whole corpus, not on its first sample_chars characters
+    summary = ("byte-level BPE with HF tokenizers, `<|endoftext|>` as EOS, trained on a sample of the curated documents "
+               "chosen by id hash (about sample_chars characters, the same for any layout); decode(encode(text)) == "
+               "text; or copies the tokenizer.json in path")
     Params = TokenizerParams
     inspect_metrics = ()
     preflight_label = "stages.tokenizer (HF tokenizers; the tokenizer.json in path)"
 
     @classmethod
     def build(cls, params, ctx):
-        from stages.token_shards import TokenizeStep
+        from stages.token_shards import ShardsManifestStep, TokenizeStep, TrainTokenizerStep, WriteShardsStep
 
         shards = ctx.params.get("shards")
-        ctx.add_phase("tokenize", rank=50, tasks=1)
-        ctx.add("tokenize", cls.order, TokenizeStep(ctx.layout, asdict(params), asdict(shards) if shards else None))
+        args = (ctx.layout, asdict(params), asdict(shards) if shards else None)
+        # training is one task over a sample of the whole corpus; then one task per documents file (ctx.tasks of
+        # them) encodes, one per key range writes the shards, and one merges the manifest once all are written
+        ctx.add_phase("tokenizer", rank=50, tasks=1)
+        ctx.add("tokenizer", cls.order, TrainTokenizerStep(*args, tasks=1))
+        if shards:
+            for phase, rank, tasks, step in (("tokenize", 51, ctx.tasks, TokenizeStep),
+                                             ("shards", 52, ctx.tasks, WriteShardsStep),
+                                             ("shards_manifest", 53, 1, ShardsManifestStep)):
+                ctx.add_phase(phase, rank=rank, tasks=tasks)
+                ctx.add(phase, cls.order, step(*args, tasks=ctx.tasks))
 
     @classmethod
     def preflight(cls, params):

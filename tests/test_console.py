@@ -15,7 +15,8 @@ from pipeline.stats import collect_stats, format_funnel
 from tests.test_pipeline import _tiny_warcs
 
 DATATROVE_LOG_LINES = ("PIPELINE", "Launching pipeline", "Processing done", "Stats:", "| INFO ")
-PHASES = ("curate", "dedup_buckets", "dedup_clusters", "finalize", "tokenize", "cleanup")
+PHASES = ("curate", "dedup_buckets", "dedup_clusters", "finalize", "tokenizer", "tokenize", "shards", "shards_manifest",
+          "cleanup")
 
 
 def _config(tmp_path, **output) -> str:

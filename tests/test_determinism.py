@@ -53,6 +53,11 @@ def fingerprint(run_dir: str) -> dict:
     return {"documents": docs, "manifest": manifest, "shards": shards, "stats": stats}
 
 
+def without_file_lists(manifest: dict) -> dict:
+    return {**manifest, "splits": {s: {k: v for k, v in info.items() if k != "shards"}
+                                   for s, info in manifest["splits"].items()}}
+
+
 def test_one_task_and_four_tasks_give_the_same_data(sample_run, tmp_path):
     sample = glob.glob(os.path.join(sample_run[0], "sample", "*.warc.gz"))[0]
     parts = split_warc(sample, str(tmp_path), 4)
@@ -63,7 +68,8 @@ def test_one_task_and_four_tasks_give_the_same_data(sample_run, tmp_path):
     a, b = fingerprint(one), fingerprint(four)
     assert a["stats"] == b["stats"]
     assert a["documents"] == b["documents"] and len(a["documents"]) > 100
-    assert a["manifest"] == b["manifest"]
+    # the manifest's totals, not its file lists: each shards task cuts its own files (stages/token_shards.py)
+    assert without_file_lists(a["manifest"]) == without_file_lists(b["manifest"])
     assert a["shards"] == b["shards"]  # same rows, same tokens, same global order
     # and the split input gives the same data as the single sample file did (2 tasks, 2 workers)
     whole = fingerprint(sample_run[0])

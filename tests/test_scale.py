@@ -162,7 +162,8 @@ def test_slurm_jobs_chain_by_dependency_and_give_the_local_result(parts, local_r
 
     jobs = json.load(open(tmp_path / "spool" / "jobs.json"))
     phases = [j for j in jobs if not j["merge_stats"]]
-    assert [j["name"] for j in phases] == ["t-curate", "t-dedup_buckets", "t-dedup_clusters", "t-finalize", "t-tokenize", "t-cleanup"]
+    assert [j["name"] for j in phases] == ["t-curate", "t-dedup_buckets", "t-dedup_clusters", "t-finalize", "t-tokenizer",
+                                           "t-tokenize", "t-shards", "t-shards_manifest", "t-cleanup"]
     assert all(j["state"] == "COMPLETED" for j in jobs), jobs
     assert len(jobs) == 2 * len(phases)  # and datatrove's stats-merging job after each phase
     # each phase waits for the one before it (afterok), so dedup never starts on half the signatures
