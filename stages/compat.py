@@ -5,6 +5,9 @@ Hooks:
   TaskConsole._run_for_rank   wraps datatrove's per-task entry point (`PipelineExecutor._run_for_rank`, also
                               defined by RayPipelineExecutor) to count the documents each task reads and the
                               warnings it logs, into logs/<phase>/progress/<task>, for `refinery run`'s display.
+  SlurmExecutor._run_for_rank datatrove's SlurmPipelineExecutor runs the ranks of one array job (`tasks_per_job`)
+                              one after another with the same pipeline objects: each rank gets a fresh copy of the
+                              pipeline here, as LocalPipelineExecutor does, so its stats file counts its own rank only.
   quiet_task_logger           datatrove's `add_task_logger`, looked up by `_run_for_rank` as a global of the module
                               defining it, adds a console sink (sys.stderr, INFO) for every task: with it quiet, a
                               task logs only to logs/<phase>/logs/task_NNNNN.log.
@@ -51,6 +54,7 @@ again.
 """
 
 import contextlib
+import copy
 import importlib
 import os
 import sys
@@ -59,6 +63,7 @@ import time
 
 from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.executor.ray import RayPipelineExecutor
+from datatrove.executor.slurm import SlurmPipelineExecutor
 from datatrove.io import safely_create_file
 from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, ELLIPSIS, END_PUNCTUATION, POLICY_SUBSTRINGS
 from datatrove.pipeline.filters.url_filter import URLFilter
@@ -269,6 +274,19 @@ class LocalExecutor(TaskConsole, LocalPipelineExecutor):
 
 class RayExecutor(TaskConsole, RayPipelineExecutor):
     pass
+
+
+class SlurmExecutor(SlurmPipelineExecutor):
+    """datatrove's Slurm executor, each rank of an array job run with its own copy of the pipeline: datatrove's
+    reuses the step objects for every rank of a job, whose stats (the funnel) would then add up across ranks."""
+
+    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1):
+        steps = self.pipeline
+        self.pipeline = copy.deepcopy(steps)
+        try:
+            return super()._run_for_rank(rank, local_rank, node_rank)
+        finally:
+            self.pipeline = steps
 
 
 # -- the quality filters -------------------------------------------------------------------------------------------

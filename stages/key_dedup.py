@@ -192,12 +192,14 @@ class KeyMergeStep(PipelineStep):
         self.stat_update("keys", value=groups)
         self.stat_update("to_remove", value=removed)
         table = pa.concat_tables(out) if out else None
+        if table is not None:  # sorted once for all tasks (one per input file: tens of thousands), then sliced
+            table = table.take(pc.sort_indices(table, sort_keys=[("task", "ascending"), ("index", "ascending")]))
+            bounds = np.searchsorted(table["task"].to_numpy(), np.arange(self.tasks + 1), side="left")
         for t in range(self.tasks):
             if table is None:
                 mine = KEY_REMOVE_SCHEMA.empty_table()
             else:
-                mine = table.filter(pc.equal(table["task"], t))
-                mine = mine.take(pc.sort_indices(mine, sort_keys=[("index", "ascending")]))
+                mine = table.slice(int(bounds[t]), int(bounds[t + 1] - bounds[t]))
                 mine = pa.Table.from_arrays([mine[n] for n in KEY_REMOVE_SCHEMA.names], schema=KEY_REMOVE_SCHEMA)
             write_table_atomic(self.files.remove_path(t), mine)
         if self.meta is not None:  # written last: its presence says the stored keys are whole

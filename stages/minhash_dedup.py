@@ -314,6 +314,13 @@ class MinhashBucketStep(PipelineStep):
 _TASK_SHIFT = 40  # a document's node number in the cluster phase: task << 40 | index
 
 
+def _by_task(task: np.ndarray, index: np.ndarray, tasks: int) -> tuple[np.ndarray, np.ndarray]:
+    """(order, bounds): positions sorted by (task, index); those of task t are order[bounds[t]:bounds[t + 1]] (tasks
+    at or past `tasks`, an earlier run's, in none)."""
+    order = np.lexsort((index, task))
+    return order, np.searchsorted(task[order], np.arange(tasks + 1), side="left")
+
+
 def _distinct_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct (a[i], b[i]) pairs, sorted."""
     order = np.lexsort((b, a))
@@ -446,9 +453,12 @@ class MinhashClusterStep(PipelineStep):
                                 type=pa.string())
         keepers = np.flatnonzero((root == np.arange(len(nodes))) & (size > 1))  # by number
         keeper_node = by_number[keepers]
+        # one pass over the rows for all tasks (a run has a task per input file: tens of thousands), each task's
+        # rows in index order
+        removed_by_task, removed_bounds = _by_task(removed_task, removed_index, self.tasks)
+        kept_by_task, kept_bounds = _by_task(tasks[keeper_node], indices[keeper_node], self.tasks)
         for task in range(self.tasks):
-            mine = np.flatnonzero(removed_task == task)
-            mine = mine[np.argsort(removed_index[mine], kind="stable")]
+            mine = removed_by_task[removed_bounds[task]:removed_bounds[task + 1]]
             table = pa.Table.from_arrays(
                 [
                     pa.array(removed_index[mine]),
@@ -459,8 +469,7 @@ class MinhashClusterStep(PipelineStep):
                 schema=REMOVE_SCHEMA,
             )
             write_table_atomic(cfg.remove_path(task), table)
-            mine = np.flatnonzero(tasks[keeper_node] == task)
-            mine = mine[np.argsort(indices[keeper_node[mine]], kind="stable")]
+            mine = kept_by_task[kept_bounds[task]:kept_bounds[task + 1]]
             write_table_atomic(cfg.size_path(task), pa.Table.from_arrays(
                 [pa.array(indices[keeper_node[mine]]), ids.take(keeper_node[mine]),
                  pa.array(size[keepers[mine]].astype(np.int64))], schema=CLUSTER_SIZE_SCHEMA))
