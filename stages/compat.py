@@ -394,12 +394,27 @@ get_list = _internal("OfflineURLFilter", "datatrove.pipeline.filters.url_filter"
 URL_LISTS_TAR = "url_filterblacklistsv0_3_0.tar.gz"  # in ASSETS_PATH; also the name datatrove locks its extraction by
 
 
+_TLDEXTRACT = []  # this process's offline TLDExtract
+
+
+def _process_tldextract():
+    """One offline TLDExtract per process, kept for every task it runs: each would parse the bundled suffix list
+    again (~0.3 s)."""
+    if not _TLDEXTRACT:
+        from tldextract import TLDExtract
+
+        class ProcessTLDExtract(TLDExtract):
+            def __reduce__(self):  # to another process (a task's copy of the pipeline): that process's own
+                return _process_tldextract, ()
+
+        _TLDEXTRACT.append(ProcessTLDExtract(suffix_list_urls=(), cache_dir=None))
+    return _TLDEXTRACT[0]
+
+
 def offline_tldextract(url_filter):
     """datatrove's URLFilter builds TLDExtract(), which fetches the public suffix list on first use and stalls for
     minutes offline: the snapshot bundled with tldextract instead."""
-    from tldextract import TLDExtract
-
-    url_filter.tldextractor = TLDExtract(suffix_list_urls=(), cache_dir=None)
+    url_filter.tldextractor = _process_tldextract()
 
 
 class OfflineURLFilter(URLFilter):
