@@ -19,6 +19,7 @@ import glob
 import json
 import os
 import re
+import shutil
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -32,7 +33,7 @@ from datatrove.pipeline.base import PipelineStep
 from stages.base import Drop, RefineryStage, RunIntegrityError
 from stages.registry import key
 from stages.documents import ROW_KEY
-from refinery.atomic import AtomicParquetWriter, write_json_atomic, write_table_atomic
+from refinery.atomic import AtomicParquetWriter, temp_path_for, write_json_atomic, write_table_atomic
 from refinery.layout import RunLayout
 from refinery.schema import CLUSTER_SIZE_SCHEMA, EDGE_SCHEMA, REMOVE_SCHEMA, SIGNATURE_SCHEMA
 
@@ -192,12 +193,47 @@ def _batches(file: pq.ParquetFile, rows: int, task_shift: int = 0):
             group, size = [], 0
 
 
-def _merged_blocks(files: list[str], key: str = "band_hash", task_shifts: list[int] | None = None):
+MAX_MERGE_FILES = 256  # files a merge reads at once: more are first merged in groups of this many, into scratch files
+
+
+def _merged_blocks(files: list[str], key: str = "band_hash", task_shifts: list[int] | None = None,
+                   scratch: str | None = None):
     """The rows of sorted signature files as a series of (table, band hashes) blocks, each holding every row
-    of a range of hashes (so the blocks, each sorted, make the merge of the files). A streaming k-way merge a
-    block at a time, with no Python object per row: each file has one record batch buffered; every buffered
-    row whose hash is at most the smallest last buffered hash of the files that have more rows can go out, as
-    nothing still unread sorts before it."""
+    of a range of hashes (so the blocks, each sorted, make the merge of the files). A run has a file per task and
+    a task per input file (a snapshot: ~90,000): past MAX_MERGE_FILES files, groups of files are merged first
+    into sorted files under `scratch` (a temporary folder inside it, removed when done), so open files and
+    buffered rows stay bounded whatever the number of tasks."""
+    if len(files) <= MAX_MERGE_FILES:
+        yield from _merge_files(files, key, task_shifts)
+        return
+    if scratch is None:
+        raise ValueError(f"merging {len(files)} files needs a scratch folder")
+    shifts = task_shifts or [0] * len(files)
+    folder = temp_path_for(os.path.join(scratch, f"merge-{key}"))  # this process's: swept if it is killed
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    try:
+        groups = []
+        for start in range(0, len(files), MAX_MERGE_FILES):
+            path = os.path.join(folder, f"{len(groups):06d}.parquet")
+            schema = pq.read_schema(files[start])
+            with pq.ParquetWriter(path, schema) as out:
+                for block, _ in _merge_files(files[start:start + MAX_MERGE_FILES], key,
+                                             shifts[start:start + MAX_MERGE_FILES]):
+                    # a block is the rows of a range of keys from several files: sorted here, as every input is
+                    block = block.take(pc.sort_indices(block, sort_keys=[(key, "ascending")] + _SORT_KEYS[1:]))
+                    out.write_table(block.cast(schema), row_group_size=_MERGE_ROWS)  # task numbers shifted
+            groups.append(path)
+        yield from _merged_blocks(groups, key, None, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _merge_files(files: list[str], key: str, task_shifts: list[int] | None):
+    """_merged_blocks over files few enough to read at once. A streaming k-way merge a block at a time, with no
+    Python object per row: each file has one record batch buffered; every buffered row whose hash is at most the
+    smallest last buffered hash of the files that have more rows can go out, as nothing still unread sorts
+    before it."""
     batch_rows = max(_MIN_BATCH_ROWS, _MERGE_ROWS // max(1, len(files)))
     readers = [pq.ParquetFile(f) for f in files]
     left = [r.metadata.num_rows for r in readers]  # rows not yet in a buffer
@@ -264,7 +300,7 @@ class MinhashBucketStep(PipelineStep):
                 # head: first row of the bucket of last_hash, the previous block's last hash; that bucket may go on
                 # in this block, and its head sorts before every row still to come with that hash
                 head, last_hash, edges, pending = None, None, 0, []
-                for block, hashes in _merged_blocks(files, task_shifts=shifts):
+                for block, hashes in _merged_blocks(files, task_shifts=shifts, scratch=cfg.work_dir):
                     order = np.argsort(hashes, kind="stable")
                     h = hashes[order]
                     # nearly every bucket is a single document: only the rows of buckets of two or more (or of
