@@ -7,7 +7,8 @@ Hooks:
                               warnings it logs, into logs/<phase>/progress/<task>, for `refinery run`'s display.
   SlurmExecutor._run_for_rank datatrove's SlurmPipelineExecutor runs the ranks of one array job (`tasks_per_job`)
                               one after another with the same pipeline objects: each rank gets a fresh copy of the
-                              pipeline here, as LocalPipelineExecutor does, so its stats file counts its own rank only.
+                              pipeline here, as LocalPipelineExecutor does, so its stats file counts its own rank only
+                              (tested in tests/test_scale.py, with the fake Slurm).
   quiet_task_logger           datatrove's `add_task_logger`, looked up by `_run_for_rank` as a global of the module
                               defining it, adds a console sink (sys.stderr, INFO) for every task: with it quiet, a
                               task logs only to logs/<phase>/logs/task_NNNNN.log.

@@ -224,3 +224,35 @@ def test_slurm_array_jobs_follow_executor_tasks(tmp_path):
                                  jobs=jobs)
         assert (executor.world_size, executor.tasks_per_job) == (files, per_job)
         assert math.ceil(files / executor.tasks_per_job) <= jobs
+
+
+def test_slurm_executor_gives_each_rank_of_a_job_its_own_stats(tmp_path, monkeypatch):
+    """An array job runs its ranks (tasks_per_job) one after another in one process: each rank's stats file counts
+    that rank only (datatrove's own executor reuses the steps, whose stats would add up)."""
+    from datatrove.pipeline.base import PipelineStep
+
+    class Count(PipelineStep):
+        name = "count"
+
+        def run(self, data, rank: int = 0, world_size: int = 1):
+            for _ in range(rank + 1):
+                self.stat_update("seen")
+            yield from ()
+
+    from stages.compat import SlurmExecutor
+
+    monkeypatch.setenv("PATH", fake_slurm(tmp_path)["PATH"])  # scontrol, for datatrove's node list
+    monkeypatch.setenv("SLURM_NODELIST", "localhost")
+    logs = tmp_path / "logs"
+    executor = SlurmExecutor(pipeline=[Count()], tasks=2, tasks_per_job=2, time="1:00:00", partition="test",
+                             logging_dir=str(logs))
+    logs.mkdir()
+    with open(logs / "ranks_to_run.json", "w") as f:
+        json.dump([0, 1], f)
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "0")  # inside array job 0, as the job's launch script runs it
+    executor.run()
+    seen = []
+    for rank in (0, 1):
+        with open(logs / "stats" / f"{rank:05d}.json") as f:
+            seen.append(json.load(f)[0]["stats"]["seen"])
+    assert seen == [1, 2], f"stages.compat.SlurmExecutor: the ranks of one job share their stats ({seen})"
