@@ -9,7 +9,9 @@ Extractors, run in this process on the same pages, interleaved page by page:
                         settings (favour_precision, deduplicate), without the sandbox process the pipeline adds;
   trafilatura-defaults  trafilatura.extract(html) with no options;
   fast                  the stage built from configs/fast.yaml's `stages.extract`: engine resiliparse with its
-                        line filter and trafilatura fallback;
+                        line filter and trafilatura fallback, on every page (a run keeping fast.yaml's languages skips
+                        the fallback for pages whose visible text is in none of them: a line after the table counts
+                        them and scores the rest);
   resiliparse           ... without either: extract_plain_text as DCLM-Baseline ran it;
   resiliparse+filter    ... with the line filter only;
   resiliparse+fallback  ... with the fallback only (trafilatura, fast.yaml's settings, for pages it misses).
@@ -201,10 +203,13 @@ def score_evaldata(pages, outputs) -> dict:
             "tp": tp, "fp": fp, "fn": fn, "tn": tn}
 
 
-def measure(dataset: str, pages: list[dict], score, extractors: dict) -> list[dict]:
-    """One row per extractor: counts, timing, the set's scores, and per-page figures for --json."""
+def measure(dataset: str, pages: list[dict], score, extractors: dict, skipped: set = frozenset()) -> list[dict]:
+    """One row per extractor: counts, timing, the set's scores, and per-page figures for --json; with `skipped`
+    (ids of pages fast.yaml's run drops as wrong_language before any fallback), also the scores without them."""
     rows = []
     for name, outputs in run_interleaved(extractors, pages).items():
+        rest = [(pg, o) for pg, o in zip(pages, outputs) if pg["id"] not in skipped]
+        without_skipped = score([pg for pg, _ in rest], [dict(o) for _, o in rest]) if skipped else None
         seconds = sum(o["seconds"] for o in outputs)
         row = {"dataset": dataset, "extractor": name, "pages": len(pages),
                "empty": sum(not o["text"].strip() for o in outputs),  # the pipeline drops these as `empty`
@@ -212,6 +217,8 @@ def measure(dataset: str, pages: list[dict], score, extractors: dict) -> list[di
                "undecodable": sum(not pg["decoded"] for pg in pages),
                "seconds": seconds, "pages_per_s": len(pages) / seconds if seconds else 0.0,
                **score(pages, outputs)}
+        if without_skipped is not None:
+            row["without_skipped"] = {"pages": len(rest), **without_skipped}
         row["per_page"] = [
             {"id": pg["id"], "url": pg["url"], "chars": len(o["text"]), "empty": not o["text"].strip(),
              "seconds": round(o["seconds"], 4),
@@ -269,7 +276,7 @@ def main() -> int:
 
     import trafilatura
     from pipeline.config import load_config
-    from stages.extract import ExtractStage
+    from stages.extract import FALLBACK_SKIPPED, ExtractStage
 
     def stage_params(config):
         params = dict(load_config(os.path.join(ROOT, "configs", config)).stages["extract"])
@@ -289,16 +296,24 @@ def main() -> int:
     # first calls load trafilatura's lazy parts (justext stoplists, htmldate); keep that out of pages/s
     for extract in extractors.values():
         extract(WARMUP_HTML)
+    # fast.yaml's check before the fallback needs the languages the run keeps; the rows above extract every page
+    # (as a run keeping all languages would), this one only tells which pages a run keeping fast.yaml's skips
+    languages = (load_config(os.path.join(ROOT, "configs", "fast.yaml")).stages.get("language") or {}).get("languages")
+    fast_run = ExtractStage(**fast, fallback_languages=languages).extract
 
     datasets = {
         "aeb": (load_aeb(os.path.join(extraction, "scrapinghub-aeb"), args.limit), score_aeb),
         "evaldata": (load_evaldata(os.path.join(extraction, "trafilatura-evaldata"), args.limit), score_evaldata),
     }
-    rows = []
+    rows, skipped = [], {}
     for dataset, (pages, score) in datasets.items():
+        # pages whose visible text is in none of fast.yaml's languages keep resiliparse's text: the run drops them
+        # as wrong_language, so they are also scored apart
+        skipped[dataset] = {pg["id"] for pg in pages if fast_run.route(pg["html"]) == FALLBACK_SKIPPED}
         # each extractor starts each set with an empty dedup cache of its own: no figure depends on the other set
         # having run first, or on another extractor having just seen the same page
-        rows += measure(dataset, pages, score, {name: own_dedup_cache(f) for name, f in extractors.items()})
+        rows += measure(dataset, pages, score, {name: own_dedup_cache(f) for name, f in extractors.items()},
+                        skipped[dataset])
 
     by = {(r["dataset"], r["extractor"]): r for r in rows}
 
@@ -327,6 +342,13 @@ def main() -> int:
         print(f"{name:<21} pages/s x{speed[name]:6.2f} of refinery's; F1 minus trafilatura-defaults': "
               f"aeb {by['aeb', name]['f1'] - by['aeb', 'trafilatura-defaults']['f1']:+.3f}, "
               f"evaldata {by['evaldata', name]['f1'] - by['evaldata', 'trafilatura-defaults']['f1']:+.3f}")
+    for dataset, ids in skipped.items():
+        if ids:
+            fast_rest, base_rest = by[dataset, "fast"]["without_skipped"], by[dataset, "trafilatura-defaults"]["without_skipped"]
+            print(f"{dataset}: a run of fast.yaml skips the fallback for {len(ids)} pages (visible text in none of "
+                  f"{languages}: it drops them as wrong_language); F1 on the other {fast_rest['pages']}: fast "
+                  f"{fast_rest['f1']:.3f}, trafilatura-defaults {base_rest['f1']:.3f} "
+                  f"({fast_rest['f1'] - base_rest['f1']:+.3f})")
     print()
     for name in extractors:
         r = by["aeb", name]

@@ -94,6 +94,12 @@ def cmd_stats(args) -> int:
         print(json.dumps(result, indent=1) if args.json else format_what_if(result))
         return 0
     stats = collect_stats(args.dir)
+    if args.by_language:
+        from pipeline.stats import format_language_funnel, language_funnel
+
+        by_language = language_funnel(stats)
+        print(json.dumps(by_language, indent=1) if args.json else format_language_funnel(by_language))
+        return 0
     if args.compare:
         from pipeline.stats import compare_stats, format_compare
 
@@ -232,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--what-if", metavar="STAGE.KEY",
                    help="how many documents (and how much text) would survive the stage as a function of that threshold "
                         "key, e.g. quality_classifier.threshold or language.threshold")
+    s.add_argument("--by-language", action="store_true",
+                   help="the funnel per language, from the language stage on (each stage's rows sum to its funnel row)")
     s.set_defaults(fn=cmd_stats)
 
     rp = sub.add_parser("report", help="a self-contained HTML report of a run (or two runs compared)")

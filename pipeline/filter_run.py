@@ -16,8 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.scan import file_batches, utf8_lengths
 from pipeline.where import Where, numeric_fields
-from refinery.atomic import TEMP_NAME, temp_path_for, write_json_atomic, write_table_atomic
+from refinery.atomic import TEMP_NAME, AtomicParquetWriter, temp_path_for, write_json_atomic
 from refinery.layout import RunLayout
 from refinery.schema import REMOVED_SCHEMA
 
@@ -100,25 +101,29 @@ def filter_run(source: str, expr: str, output: str) -> dict:
 
         text_chars = (marker.get("config") or {}).get("removed_text_chars", 10000)
         n_in = kept = kept_bytes = 0
-        for path in files:
+        for path in files:  # row group by row group: memory flat in the size of a task's file
             name = os.path.basename(path)
-            table = pq.read_table(path)
-            mask = where.mask(table)
-            passed, failed = table.filter(mask), table.filter(pc.invert(mask))
-            write_table_atomic(os.path.join(out.documents, name), passed)
-            n_in += table.num_rows
-            kept += passed.num_rows
-            kept_bytes += sum(len(t.encode("utf-8", "replace")) for t in passed.column("text").to_pylist() if t)
-            texts = failed.column("text").to_pylist()
-            removed = pa.table({
-                "id": failed.column("id"),
-                "url": failed.column("url"),
-                "reason": pa.array([REASON] * failed.num_rows, pa.string()),
-                "value": pa.array([None] * failed.num_rows, pa.float64()),
-                "detail": pa.array([expr] * failed.num_rows, pa.string()),
-                "text": pa.array([t if t is None or text_chars is None else t[:text_chars] for t in texts], pa.string()),
-            }, schema=REMOVED_SCHEMA)
-            write_table_atomic(os.path.join(out.removed, STAGE, name), removed)
+            source_file = pq.ParquetFile(path)
+            with AtomicParquetWriter(os.path.join(out.documents, name), source_file.schema_arrow) as passed_out, \
+                    AtomicParquetWriter(os.path.join(out.removed, STAGE, name), REMOVED_SCHEMA) as removed_out:
+                for batch in file_batches(source_file, source_file.schema_arrow.names):
+                    table = pa.Table.from_batches([batch])
+                    mask = where.mask(table)
+                    passed, failed = table.filter(mask), table.filter(pc.invert(mask))
+                    passed_out.write_table(passed)
+                    n_in += table.num_rows
+                    kept += passed.num_rows
+                    kept_bytes += int(utf8_lengths(passed.column("text").combine_chunks()).sum())
+                    texts = failed.column("text").to_pylist()
+                    removed_out.write_table(pa.table({
+                        "id": failed.column("id"),
+                        "url": failed.column("url"),
+                        "reason": pa.array([REASON] * failed.num_rows, pa.string()),
+                        "value": pa.array([None] * failed.num_rows, pa.float64()),
+                        "detail": pa.array([expr] * failed.num_rows, pa.string()),
+                        "text": pa.array([t if t is None or text_chars is None else t[:text_chars] for t in texts],
+                                         pa.string()),
+                    }, schema=REMOVED_SCHEMA))
         stats_path = os.path.join(out.logs(STAGE), "stats", "00000.json")
         write_json_atomic(stats_path, _stats_json(n_in, kept, kept_bytes, n_in - kept, time.monotonic() - start))
 

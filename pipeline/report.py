@@ -12,13 +12,15 @@ report is made to be passed around.
 
 import html
 import json
-import math
 import os
 import re
 
+import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.stats import collect_stats, compare_stats, run_registry
+from pipeline.scan import Smallest, batches, map_entries, read_rows
+from pipeline.stats import collect_stats, compare_stats, language_funnel, run_registry
 from refinery.layout import RunLayout
 from stages.base import id_fraction, scrubbed_head
 from refinery.atomic import atomic_path
@@ -27,6 +29,10 @@ from refinery.schema import KEPT
 EXAMPLES = 5  # documents shown per stage and reason
 BINS = 30
 SNIPPET = 300
+
+# Memory: removed/ and inspect/ are read a few columns at a time, in batches; what is held is a bounded heap of
+# examples per stage and reason (ids' hash, file, row) and, per metric, its range and 2 x BINS counts. The
+# histograms take two passes over the metrics column (the bins need the range first).
 
 
 def _files(run_dir: str, kind: str, stage: str) -> list[str]:
@@ -39,57 +45,102 @@ def _url(url, scrubber):
 
 def dropped_examples(run_dir: str, stage: str, k: int = EXAMPLES, scrubber=None) -> dict[str, list[dict]]:
     """Per reason, the k dropped documents with the smallest id hash (scrubbed by `scrubber`, a PIIStage)."""
-    chosen: dict[str, list[tuple[float, int, int]]] = {}
+    chosen: dict[str, Smallest] = {}
     files = _files(run_dir, "removed", stage)
     for fi, path in enumerate(files):
-        t = pq.read_table(path, columns=["id", "reason"])
-        for row, (doc_id, reason) in enumerate(zip(t.column("id").to_pylist(), t.column("reason").to_pylist())):
-            chosen.setdefault(reason, []).append((id_fraction(doc_id, "examples"), fi, row))
-    picked = {reason: sorted(items)[:k] for reason, items in chosen.items()}
+        start = 0
+        for batch in batches(path, ["id", "reason"]):
+            ids, reasons = batch.column(0).to_pylist(), batch.column(1).to_pylist()
+            for row, (doc_id, reason) in enumerate(zip(ids, reasons), start):
+                heap = chosen.get(reason)
+                if heap is None:
+                    heap = chosen[reason] = Smallest(k)
+                heap.offer((id_fraction(doc_id, "examples"), fi, row), (fi, row))
+            start += batch.num_rows
+    picked = {reason: heap.items() for reason, heap in chosen.items()}
     wanted: dict[int, list[int]] = {}
     for items in picked.values():
-        for _, fi, row in items:
+        for fi, row in items:
             wanted.setdefault(fi, []).append(row)
     fetched = {}
-    for fi, rows in wanted.items():  # one read per file, only the chosen rows kept
-        for row, r in zip(rows, pq.read_table(files[fi]).take(rows).to_pylist()):
+    for fi, rows in wanted.items():  # only the row groups that hold the chosen rows are read
+        for row, r in zip(rows, read_rows(files[fi], rows)):
             detail = scrubber.scrub_with_urls(r["detail"]) if scrubber else r["detail"]
             fetched[fi, row] = {"id": r["id"], "url": _url(r["url"], scrubber), "value": r["value"], "detail": detail,
                                 "text": scrubbed_head(r["text"], SNIPPET, scrubber)}
-    return {reason: [fetched[fi, row] for _, fi, row in items] for reason, items in picked.items()}
+            if r.get("language") is not None:  # removed/ rows from the language stage on carry it
+                fetched[fi, row]["language"] = r["language"]
+    return {reason: [fetched[fi, row] for fi, row in items] for reason, items in picked.items()}
 
 
-def _histogram(kept: list[float], dropped: list[float]) -> dict:
-    values = kept + dropped
-    lo, hi = min(values), max(values)
-    if hi == lo:
-        hi = lo + 1
-    width = (hi - lo) / BINS
-    k, d = [0] * BINS, [0] * BINS
-    for series, counts in ((kept, k), (dropped, d)):
-        for v in series:
-            counts[min(BINS - 1, int((v - lo) / width))] += 1
-    return {"lo": lo, "hi": hi, "kept": k, "dropped": d}
+def _metric_values(column) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A map<string, double> column flattened: (row of each entry, its metric's code, its value), finite values
+    only; the codes index `names`, returned fourth."""
+    rows, keys, values = map_entries(column)
+    if not len(keys):
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0), []
+    encoded = pc.dictionary_encode(keys)
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    values = values.to_numpy(zero_copy_only=False).astype(np.float64)
+    finite = np.isfinite(values)
+    return rows[finite], codes[finite], values[finite], encoded.dictionary.to_pylist()
 
 
 def inspection(run_dir: str, stage: str, k: int = EXAMPLES, scrubber=None) -> dict:
     """Distributions of every recorded metric (kept vs dropped) and kept examples, from inspect/<stage>/."""
-    values: dict[str, tuple[list, list]] = {}
-    kept_rows = []
+    files = _files(run_dir, "inspect", stage)
+    ranges: dict[str, list[float]] = {}  # metric -> [lo, hi] over kept and dropped rows
+    kept_rows = Smallest(k)
     total = 0
-    for path in _files(run_dir, "inspect", stage):
-        for r in pq.read_table(path).to_pylist():
-            total += 1
-            kept = r["outcome"] == KEPT
-            for name, v in r["metrics"] or []:
-                if v is not None and math.isfinite(v):
-                    values.setdefault(name, ([], []))[0 if kept else 1].append(v)
-            if kept:
-                kept_rows.append((id_fraction(r["id"], "examples"), r))
-    kept_rows.sort(key=lambda x: x[0])
+    for fi, path in enumerate(files):
+        start = 0
+        for batch in batches(path, ["id", "outcome", "metrics"]):
+            total += batch.num_rows
+            kept = pc.fill_null(pc.equal(batch.column(1), KEPT), False).to_numpy(zero_copy_only=False)
+            _, codes, values, names = _metric_values(batch.column(2))
+            for code, name in enumerate(names):
+                v = values[codes == code]
+                if len(v):
+                    lo, hi = float(v.min()), float(v.max())
+                    r = ranges.setdefault(name, [lo, hi])
+                    r[0], r[1] = min(r[0], lo), max(r[1], hi)
+            ids = batch.column(0)
+            for row in np.flatnonzero(kept).tolist():
+                kept_rows.offer((id_fraction(ids[row].as_py(), "examples"), fi, start + row), (fi, start + row))
+            start += batch.num_rows
+    counts = {name: ([0] * BINS, [0] * BINS) for name in ranges}
+    for path in files:
+        for batch in batches(path, ["outcome", "metrics"]):
+            kept = pc.fill_null(pc.equal(batch.column(0), KEPT), False).to_numpy(zero_copy_only=False)
+            rows, codes, values, names = _metric_values(batch.column(1))
+            for code, name in enumerate(names):
+                here = codes == code
+                if not here.any():
+                    continue
+                lo, hi = ranges[name]
+                if hi == lo:
+                    hi = lo + 1
+                width = (hi - lo) / BINS
+                bins = np.minimum(BINS - 1, ((values[here] - lo) / width).astype(np.int64))
+                is_kept = kept[rows[here]]
+                for series, mask in ((counts[name][0], is_kept), (counts[name][1], ~is_kept)):
+                    for i, n in enumerate(np.bincount(bins[mask], minlength=BINS).tolist()):
+                        series[i] += n
+    hists = {}
+    for name in sorted(ranges):
+        lo, hi = ranges[name]
+        hists[name] = {"lo": lo, "hi": hi if hi != lo else lo + 1, "kept": counts[name][0], "dropped": counts[name][1]}
+    examples = []
+    picked = kept_rows.items()
+    for fi in sorted({fi for fi, _ in picked}):
+        rows = [row for f, row in picked if f == fi]
+        for row, r in zip(rows, read_rows(files[fi], rows, ["id", "url", "metrics", "text"])):
+            examples.append(((fi, row), r))
+    by_place = dict(examples)
+    examples = [by_place[place] for place in picked]
     examples = [{"id": r["id"], "url": _url(r["url"], scrubber), "metrics": dict(r["metrics"] or []),
-                 "text": scrubbed_head(r["text"], SNIPPET, scrubber)} for _, r in kept_rows[:k]]
-    hists = {name: _histogram(kv, dv) for name, (kv, dv) in sorted(values.items()) if kv or dv}
+                 "text": scrubbed_head(r["text"], SNIPPET, scrubber)} for r in examples]
     return {"sampled": total, "histograms": hists, "kept_examples": examples}
 
 
@@ -97,22 +148,26 @@ def cluster_sizes(run_dir: str) -> dict[int, int]:
     """Duplicate clusters by size: from the curated documents' `minhash_cluster_size` (each kept document is its
     cluster's keeper; clusters of one included) when the run wrote it, else from the removed rows of the stages
     whose drop value is the cluster size (a cluster of n drops n - 1 documents, each carrying n as its value)."""
-    by_size: dict[int, int] = {}
-    for path in RunLayout(run_dir).document_files():
-        if "minhash_cluster_size" not in pq.read_schema(path).names:
-            continue
-        for v in pq.read_table(path, columns=["minhash_cluster_size"]).column(0).to_pylist():
-            if v:
-                by_size[int(v)] = by_size.get(int(v), 0) + 1
+    by_size = _count_sizes(p for p in RunLayout(run_dir).document_files()
+                           if "minhash_cluster_size" in pq.read_schema(p).names)
     if by_size:
         return dict(sorted(by_size.items()))
-    dropped_by_size: dict[int, int] = {}
     dedup = [c.name for c in run_registry(run_dir).ordered() if c.value_is_cluster_size]
-    for path in (p for name in dedup for p in _files(run_dir, "removed", name)):
-        for v in pq.read_table(path, columns=["value"]).column("value").to_pylist():
-            if v:
-                dropped_by_size[int(v)] = dropped_by_size.get(int(v), 0) + 1
+    dropped_by_size = _count_sizes((p for name in dedup for p in _files(run_dir, "removed", name)), "value")
     return {size: n // max(1, size - 1) for size, n in sorted(dropped_by_size.items())}
+
+
+def _count_sizes(paths, column: str = "minhash_cluster_size") -> dict[int, int]:
+    """How often each size occurs in the column (null and 0 left out; a float counts as int() of it)."""
+    by_size: dict[int, int] = {}
+    for path in paths:
+        for batch in batches(path, [column]):
+            v = batch.column(0).to_numpy(zero_copy_only=False).astype(np.float64)
+            v = v[np.isfinite(v) & (v != 0)].astype(np.int64)
+            sizes, n = np.unique(v, return_counts=True)
+            for size, count in zip(sizes.tolist(), n.tolist()):
+                by_size[size] = by_size.get(size, 0) + count
+    return by_size
 
 
 def run_scrubber(run_dir: str):
@@ -141,7 +196,11 @@ def report_data(run_dir: str) -> dict:
     for s in stats["stages"]:
         stages.append({**s, "examples": dropped_examples(run_dir, s["name"], scrubber=scrubber),
                        **inspection(run_dir, s["name"], scrubber=scrubber), "what_if": curves.get(s["name"], {})})
-    return {"run": os.path.abspath(run_dir), "stats": stats, "stages": stages, "clusters": cluster_sizes(run_dir)}
+    data = {"run": os.path.abspath(run_dir), "stats": stats, "stages": stages, "clusters": cluster_sizes(run_dir)}
+    by_language = language_funnel(stats)
+    if by_language["languages"]:  # a run whose stages count per language (lang/<L>/... stats)
+        data["languages"] = by_language
+    return data
 
 
 def write_report(run_dir: str, out_path: str, compare_dir: str | None = None) -> str:
@@ -318,7 +377,7 @@ function table(parent, head, rows, classes) {
 
 function examplesTable(parent, rows, valueName) {
   table(parent, ["url", valueName, "text (start)"], rows.map(function (r) {
-    return {cells: [r.url || r.id, r.value !== undefined ? fmt(r.value) + (r.detail ? " " + r.detail : "")
+    return {cells: [r.url || r.id, r.value !== undefined ? fmt(r.value) + (r.detail ? " " + r.detail : "") + (r.language ? " [" + r.language + "]" : "")
                     : Object.keys(r.metrics).slice(0, 3).map(function (k) { return k + "=" + fmt(r.metrics[k]); }).join(", "),
                     r.text]};
   }), ["l", "l", "t"]);
@@ -343,6 +402,8 @@ function renderRun(root) {
     });
   });
   table(f, ["stage / reason", "in", "kept / dropped", "kept %", "bytes kept", "time s"], rows, ["l"]);
+
+  if (D.languages) renderLanguages(root, D.languages);
 
   var r = section(root, "Removals per reason", "reasons");
   var reasonRows = [];
@@ -388,6 +449,29 @@ function renderRun(root) {
       var det = el("details"); det.appendChild(el("summary", {}, "kept (" + fmt(x.kept) + ")"));
       examplesTable(det, x.kept_examples, "metrics"); e.appendChild(det);
     }
+  });
+}
+
+// per language, from the first stage that counts languages on: in vs kept per language, one row per language,
+// and each language's funnel
+function renderLanguages(root, L) {
+  var s = section(root, "Languages", "languages");
+  var totalKept = 0;
+  L.languages.forEach(function (x) { totalKept += x.kept; });
+  s.appendChild(el("p", {class: "muted"}, "Per language (the document's language), from the " + L.from_stage + " stage on; each stage's rows sum to its funnel row. In: documents of the language entering " + L.from_stage + "; kept: what the last stage kept."));
+  barChart(s, L.languages.map(function (x) { return {label: x.language, values: [x["in"], x.kept]}; }), ["#9ecae9", KEPT_COLOR], ["in", "kept"], "languages");
+  table(s, ["language", "in", "kept", "kept %", "bytes kept", "% of kept"], L.languages.map(function (x) {
+    return {cells: [x.language, fmt(x["in"]), fmt(x.kept), pct(x.kept, x["in"]), fmt(x.kept_bytes), pct(x.kept, totalKept)]};
+  }), ["l"]);
+  L.languages.forEach(function (x) {
+    var det = el("details", {id: "lang-" + x.language}); det.appendChild(el("summary", {}, x.language + ": " + fmt(x["in"]) + " in, " + fmt(x.kept) + " kept (" + pct(x.kept, x["in"]) + ")"));
+    var rows = [];
+    x.stages.forEach(function (st) {
+      rows.push({cls: "stage", cells: [st.name, fmt(st["in"]), fmt(st.kept), pct(st.kept, st["in"]), fmt(st.kept_bytes)]});
+      Object.keys(st.dropped).forEach(function (k) { rows.push({cells: ["  " + k, "", "-" + fmt(st.dropped[k]), pct(st.dropped[k], st["in"]) + " of stage", pct(st.dropped[k], x["in"]) + " of language"]}); });
+    });
+    table(det, ["stage / reason", "in", "kept / dropped", "kept %", "bytes kept"], rows, ["l"]);
+    s.appendChild(det);
   });
 }
 

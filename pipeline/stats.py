@@ -12,6 +12,11 @@ from refinery.layout import RunLayout
 from stages.registry import STAT_DROPPED_PREFIX, STAT_IN, STAT_KEPT, RegistryError, builtin, registry_for
 
 FUNNEL_STEP = "refinery: "  # datatrove names a step's stats "<type>: <name>"; funnel stages have type "refinery"
+# From the language stage on, each stage also counts per language L (the document's `language`; the language stage
+# counts its drops under the label lid.176 found): lang/L/in, lang/L/kept, lang/L/kept_bytes, lang/L/dropped/<reason>,
+# in the units of the stage's own in, kept, kept_bytes and dropped/<reason>.
+STAT_LANGUAGE_PREFIX = "lang/"
+NO_LANGUAGE = "(no language)"  # what a stage counted that no language accounts for (a stage counting none)
 
 
 def run_registry(run_dir: str):
@@ -55,8 +60,10 @@ def collect_stats(run_dir: str) -> dict:
                 elif label.startswith(STAT_DROPPED_PREFIX):
                     reason = label[len(STAT_DROPPED_PREFIX) :]
                     stage["dropped"][reason] = stage["dropped"].get(reason, 0) + total
-                elif label.startswith(("replaced/", "contaminated/")):
+                elif label.startswith(("replaced/", "contaminated/", "route/")):
                     stage["extra"][label] = stage["extra"].get(label, 0) + total
+                elif label.startswith(STAT_LANGUAGE_PREFIX):
+                    _add_language_stat(stage.setdefault("languages", {}), label[len(STAT_LANGUAGE_PREFIX):], total)
     stages = []
     order = run_registry(run_dir).funnel()
     for name in list(order) + sorted(set(per_stage) - set(order)):
@@ -66,6 +73,9 @@ def collect_stats(run_dir: str) -> dict:
             s["time_s"] = round(s["time_s"], 3)
             if not s["extra"]:
                 s.pop("extra")
+            if "languages" in s:
+                s["languages"] = {lang: {**c, "dropped": dict(sorted(c["dropped"].items(), key=lambda kv: (-kv[1], kv[0])))}
+                                  for lang, c in sorted(s["languages"].items())}
             stages.append(s)
     errors = []
     for path in layout.error_files():
@@ -76,6 +86,74 @@ def collect_stats(run_dir: str) -> dict:
         splits = layout.shards.read_manifest()["splits"]
         tokens = {split: {"rows": info["rows"], "tokens": info["tokens"]} for split, info in splits.items()}
     return {"stages": stages, "errors": errors, "tokens": tokens}
+
+
+def _add_language_stat(languages: dict, label: str, total: int):
+    lang, _, what = label.partition("/")
+    c = languages.setdefault(lang, {"in": 0, "kept": 0, "kept_bytes": 0, "dropped": {}})
+    if what in ("in", "kept", "kept_bytes"):
+        c[what] += total
+    elif what.startswith(STAT_DROPPED_PREFIX):
+        reason = what[len(STAT_DROPPED_PREFIX):]
+        c["dropped"][reason] = c["dropped"].get(reason, 0) + total
+
+
+def language_funnel(stats: dict) -> dict:
+    """The funnel per language, from the first stage that counts per language on: for each language (largest
+    input first) its input and output and, per stage, in, kept, kept_bytes and dropped per reason. A stage's
+    counts that no language accounts for go to NO_LANGUAGE, so that each stage's rows sum to its funnel row."""
+    stages = stats["stages"]
+    first = next((i for i, s in enumerate(stages) if s.get("languages")), None)
+    if first is None:
+        return {"from_stage": None, "stages": [], "languages": []}
+    stages = stages[first:]
+    names = sorted({lang for s in stages for lang in s.get("languages", {})})
+    per_lang = {lang: [] for lang in names + [NO_LANGUAGE]}
+    for s in stages:
+        counted = s.get("languages", {})
+        rest = {"in": s["in"], "kept": s["kept"], "kept_bytes": s.get("kept_bytes", 0), "dropped": dict(s["dropped"])}
+        for lang in names:
+            c = counted.get(lang, {"in": 0, "kept": 0, "kept_bytes": 0, "dropped": {}})
+            per_lang[lang].append({"name": s["name"], "in": c["in"], "kept": c["kept"], "kept_bytes": c["kept_bytes"],
+                                   "dropped": dict(c["dropped"])})
+            for k in ("in", "kept", "kept_bytes"):
+                rest[k] -= c[k]
+            for reason, n in c["dropped"].items():
+                rest["dropped"][reason] = rest["dropped"].get(reason, 0) - n
+        rest["dropped"] = {r: n for r, n in rest["dropped"].items() if n}
+        per_lang[NO_LANGUAGE].append({"name": s["name"], **rest})
+    if not any(st["in"] or st["kept"] or st["kept_bytes"] or st["dropped"] for st in per_lang[NO_LANGUAGE]):
+        per_lang.pop(NO_LANGUAGE)
+    rows = [{"language": lang, "in": funnel[0]["in"], "kept": funnel[-1]["kept"], "kept_bytes": funnel[-1]["kept_bytes"],
+             "stages": funnel} for lang, funnel in per_lang.items()]
+    rows.sort(key=lambda r: (r["language"] == NO_LANGUAGE, -r["in"], r["language"]))
+    return {"from_stage": stages[0]["name"], "stages": [s["name"] for s in stages], "languages": rows}
+
+
+def format_language_funnel(by_language: dict) -> str:
+    """One row per language (its input at the first stage counting languages, what the last stage kept), then
+    each language's funnel: per stage in, kept, kept %, bytes kept, and its drops per reason with their share of
+    the stage's input and of the language's."""
+    rows = by_language["languages"]
+    if not rows:
+        return ("no per-language counts: no stage of this run counted documents per language (lang/<L>/... stats, "
+                "from the language stage on)")
+    total_kept = sum(r["kept"] for r in rows)
+    lines = [f"per language, from the {by_language['from_stage']} stage on",
+             f"{'language':<16} {'in':>12} {'kept':>12} {'kept %':>8} {'bytes kept':>11} {'% of kept':>10}"]
+    for r in rows:
+        lines.append(f"{r['language']:<16} {r['in']:>12,} {r['kept']:>12,} {_pct(r['kept'], r['in']):>7.1f}% "
+                     f"{_size(r['kept_bytes']):>11} {_pct(r['kept'], total_kept):>9.1f}%")
+    for r in rows:
+        lines += ["", f"{r['language']}: {r['in']:,} in, {r['kept']:,} kept ({_pct(r['kept'], r['in']):.2f}%)",
+                  f"  {'stage / drop reason':<32} {'in':>10} {'kept':>10} {'kept %':>8} {'bytes kept':>11}",
+                  f"  {'':<32} {'dropped':>10} {'% stage':>10} {'% lang':>8}"]
+        for s in r["stages"]:
+            lines.append(f"  {s['name']:<32} {s['in']:>10,} {s['kept']:>10,} {_pct(s['kept'], s['in']):>7.1f}% "
+                         f"{_size(s['kept_bytes']):>11}")
+            for reason, n in s["dropped"].items():
+                lines.append(f"    - {reason:<28} {n:>10,} {_pct(n, s['in']):>9.1f}% {_pct(n, r['in']):>7.2f}%")
+    return "\n".join(lines)
 
 
 def _size(n: float) -> str:
@@ -108,6 +186,8 @@ def format_funnel(stats: dict, documents: int | None = None) -> str:
         for label, n in (s.get("extra") or {}).items():
             if label.startswith("contaminated/"):
                 lines.append(f"  (documents matching eval set {label[len('contaminated/'):]}: {n:,})")
+            elif label.startswith("route/"):
+                lines.append(f"  (text by {label[len('route/'):]}: {n:,} pages)")
             else:
                 lines.append(f"  ({label}: {n:,} in kept documents)")
     last = stages[-1]["kept"]

@@ -16,14 +16,15 @@ curve; the report draws it from the same function.
 """
 
 import json
-import math
 
-import pyarrow.parquet as pq
+import numpy as np
+import pyarrow.compute as pc
 
+from pipeline.scan import Smallest, batches, map_entries, read_rows, utf8_lengths
 from pipeline.stats import collect_stats, run_registry
 from refinery.layout import RunLayout
 from refinery.schema import KEPT
-from stages.base import id_fraction, scrubbed_head, utf8_size
+from stages.base import id_fraction, scrubbed_head
 
 POINTS = 21  # thresholds evenly spaced between the smallest and the largest value, plus the configured one
 EXAMPLES = 3  # documents shown just above and just below the configured threshold
@@ -48,34 +49,104 @@ def configured_stages(run_dir: str) -> dict:
         return {}
 
 
-def _rows_from_inspect(run_dir: str, stage: str) -> list[dict]:
-    rows = []
-    for path in RunLayout(run_dir).stage_files("inspect", stage):
-        for r in pq.read_table(path).to_pylist():
-            metrics = {k: v for k, v in (r["metrics"] or []) if v is not None and math.isfinite(v)}
+# Memory: the rows are read in batches of a few columns (never the whole sample or documents/); a curve needs
+# a pass for the range of the metric, one for the counts at each threshold (with the examples nearest the reference
+# in bounded heaps) and, without a configured threshold, the median: from the values themselves while they are at
+# most MEDIAN_IN_MEMORY (8 bytes each), else by a radix selection, 16 bits a pass.
+MEDIAN_IN_MEMORY = 1 << 20
+
+
+class _Batch:
+    """One batch of rows as arrays: where they are (file, first row), outcome masks, the metrics the curve needs
+    (NaN where not recorded or not finite), UTF-8 bytes (0 where unknown) and how many rows have no size."""
+
+    def __init__(self, fi, start, ids, kept, dropped_by_rule, metrics, size, unsized):
+        self.fi, self.start, self.ids = fi, start, ids
+        self.kept, self.dropped_by_rule, self.metrics, self.size, self.unsized = kept, dropped_by_rule, metrics, size, unsized
+
+
+def _map_values(column, names: set[str]) -> dict[str, np.ndarray]:
+    """Per metric name, the value of each row of a map<string, double> column (NaN where absent or not finite)."""
+    n = len(column)
+    out = {name: np.full(n, np.nan) for name in names}
+    rows, keys, values = map_entries(column)
+    if not len(keys):
+        return out
+    values = values.to_numpy(zero_copy_only=False).astype(np.float64)
+    for name in names:
+        hit = pc.equal(keys, name).to_numpy(zero_copy_only=False) & np.isfinite(values)
+        out[name][rows[hit]] = values[hit]  # a name recorded twice in one row: the last one, as a dict keeps it
+    return out
+
+
+def _inspect_batches(run_dir: str, stage: str, rule, metrics: set[str]):
+    for fi, path in enumerate(RunLayout(run_dir).stage_files("inspect", stage)):
+        start = 0
+        for batch in batches(path, ["id", "outcome", "metrics", "bytes"]):
+            cols = dict(zip(batch.schema.names, batch.columns))
+            outcome = cols["outcome"]
+            kept = pc.fill_null(pc.equal(outcome, KEPT), False).to_numpy(zero_copy_only=False)
+            by_rule = pc.fill_null(pc.equal(outcome, rule.reason), False).to_numpy(zero_copy_only=False)
             # a run written before inspect/ had `bytes`: its rows have none (the what-if then says so)
-            rows.append({"id": r["id"], "url": r["url"], "outcome": r["outcome"], "metrics": metrics,
-                         "bytes": r.get("bytes"), "text": r["text"]})
-    return rows
+            sizes = cols.get("bytes")
+            if sizes is None:
+                size, unsized = np.zeros(batch.num_rows, np.int64), batch.num_rows
+            else:
+                size, unsized = pc.fill_null(sizes, 0).to_numpy(zero_copy_only=False).astype(np.int64), sizes.null_count
+            yield _Batch(fi, start, cols["id"], kept, by_rule, _map_values(cols["metrics"], metrics), size, unsized)
+            start += batch.num_rows
 
 
-def _rows_from_documents(run_dir: str, field: str, metric: str) -> list[dict]:
-    rows = []
-    for path in RunLayout(run_dir).document_files():
-        t = pq.read_table(path, columns=["id", "url", "text", field]).to_pydict()
-        for doc_id, url, text, value in zip(t["id"], t["url"], t["text"], t[field]):
-            metrics = {} if value is None or not math.isfinite(value) else {metric: value}
-            rows.append({"id": doc_id, "url": url, "outcome": KEPT, "metrics": metrics,
-                         "bytes": utf8_size(text or ""), "text": text})
-    return rows
+def _document_batches(run_dir: str, field: str, metric: str):
+    for fi, path in enumerate(RunLayout(run_dir).document_files()):
+        start = 0
+        for batch in batches(path, ["id", "text", field]):
+            cols = dict(zip(batch.schema.names, batch.columns))
+            n = batch.num_rows
+            values = np.full(n, np.nan)
+            if field in cols:
+                values = cols[field].to_numpy(zero_copy_only=False).astype(np.float64)
+                values[~np.isfinite(values)] = np.nan
+            yield _Batch(fi, start, cols["id"], np.ones(n, bool), np.zeros(n, bool), {metric: values},
+                         utf8_lengths(cols["text"]), 0)
+            start += n
 
 
-def _grid(values: list[float], configured: float | None, points: int) -> list[float]:
-    lo, hi = min(values), max(values)
+def _grid(lo: float, hi: float, configured: float | None, points: int) -> list[float]:
     grid = {lo + (hi - lo) * i / (points - 1) for i in range(points)} if hi > lo else {lo}
     if configured is not None:
         grid.add(float(configured))
     return sorted(grid)
+
+
+def _sortable(values: np.ndarray) -> np.ndarray:
+    """Finite float64 values as uint64 keys in the same order."""
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+    return np.where(bits >> np.uint64(63), ~bits, bits | np.uint64(1 << 63))
+
+
+def _from_sortable(key: int) -> float:
+    bits = key & ~(1 << 63) if key >> 63 else ~key & (2**64 - 1)
+    return float(np.array([bits], dtype=np.uint64).view(np.float64)[0])
+
+
+def _kth_smallest(passes, k: int) -> float:
+    """The k-th smallest (0-based) of the values `passes()` yields (a fresh stream of arrays each call), with
+    16 bits of the answer fixed per pass: four passes, 512 KB of counters."""
+    prefix, fixed = 0, 0
+    for shift in (48, 32, 16, 0):
+        counts = np.zeros(1 << 16, np.int64)
+        for values in passes():
+            keys = _sortable(values)
+            if fixed:
+                keys = keys[(keys >> np.uint64(shift + 16)) == np.uint64(prefix >> (shift + 16))]
+            counts += np.bincount(((keys >> np.uint64(shift)) & np.uint64(0xFFFF)).astype(np.int64), minlength=1 << 16)
+        cum = np.cumsum(counts)
+        bucket = int(np.searchsorted(cum, k, side="right"))
+        k -= int(cum[bucket - 1]) if bucket else 0
+        prefix |= bucket << shift
+        fixed += 16
+    return _from_sortable(prefix)
 
 
 def what_if(run_dir: str, stage: str, key: str, points: int = POINTS, examples: int = EXAMPLES, scrubber=None) -> dict:
@@ -95,47 +166,102 @@ def what_if(run_dir: str, stage: str, key: str, points: int = POINTS, examples: 
     names = [s["name"] for s in funnel]
     nothing_dropped = stage in names and all(not s["dropped"] for s in funnel[names.index(stage):])
     if rule.document_field and nothing_dropped:
-        source, rows = "documents", _rows_from_documents(run_dir, rule.document_field, rule.metric)
+        source = "documents"
+
+        def stream():
+            return _document_batches(run_dir, rule.document_field, rule.metric)
     else:
-        source, rows = "inspect", _rows_from_inspect(run_dir, stage)
-    total_docs = len(rows)
-    total_bytes = sum(r["bytes"] or 0 for r in rows)
-    unsized = sum(r["bytes"] is None for r in rows)
-    # the rows whose fate this threshold decides, with their metric
-    open_rows, always = [], []  # always: kept without the metric (the rule did not look at it)
-    for r in rows:
-        m = r["metrics"].get(rule.metric)
-        if m is None and r["outcome"] == KEPT:
-            always.append(r)
-        if m is None or r["outcome"] not in (KEPT, rule.reason):
-            continue
-        if r["outcome"] != KEPT and not all(t.passes(r["metrics"][t.metric], v) for t, v in others
-                                            if t.metric in r["metrics"]):
-            continue
-        open_rows.append((m, r))
+        source = "inspect"
+        wanted = {rule.metric} | {t.metric for t, _ in others}
+
+        def stream():
+            return _inspect_batches(run_dir, stage, rule, wanted)
+
+    def open_mask(b: _Batch) -> np.ndarray:
+        """The rows whose fate this threshold decides: a recorded metric, and kept, or dropped by this rule while
+        every other rule recorded for it passes at its configured value."""
+        m = b.metrics[rule.metric]
+        others_pass = np.ones(len(m), bool)
+        for t, v in others:
+            o = b.metrics[t.metric]
+            others_pass &= np.isnan(o) | t.passes(o, v)
+        return ~np.isnan(m) & (b.kept | (b.dropped_by_rule & others_pass))
+
+    # pass 1: the totals, the rows kept whatever the threshold (kept without the metric: the rule did not look at
+    # them), the range of the open rows' metric
+    total_docs = total_bytes = unsized = always_docs = always_bytes = n_open = 0
+    lo = hi = None
+    small: list[np.ndarray] | None = [] if value is None else None
+    for b in stream():
+        total_docs += len(b.kept)
+        total_bytes += int(b.size.sum())
+        unsized += b.unsized
+        always = np.isnan(b.metrics[rule.metric]) & b.kept
+        always_docs += int(always.sum())
+        always_bytes += int(b.size[always].sum())
+        m = b.metrics[rule.metric][open_mask(b)]
+        if len(m):
+            n_open += len(m)
+            lo = float(m.min()) if lo is None else min(lo, float(m.min()))
+            hi = float(m.max()) if hi is None else max(hi, float(m.max()))
+            if small is not None and n_open <= MEDIAN_IN_MEMORY:
+                small.append(m)
+            else:
+                small = None
     out = {"stage": stage, "key": key, "metric": rule.metric, "keep": rule.keep, "reason": rule.reason,
            "configured": value, "source": source, "documents": total_docs, "bytes": total_bytes, "unsized": unsized,
            "points": [], "above": [], "below": [], "reference": value}
-    if not open_rows:
+    if not n_open:
         return out
-    for v in _grid([m for m, _ in open_rows], value, points):
-        passing = always + [r for m, r in open_rows if rule.passes(m, v)]
-        docs, size = len(passing), sum(r["bytes"] or 0 for r in passing)
+    if value is not None:
+        reference = value
+    elif small is not None:
+        reference = float(np.partition(np.concatenate(small), n_open // 2)[n_open // 2])
+    else:
+        reference = _kth_smallest(lambda: (b.metrics[rule.metric][open_mask(b)] for b in stream()), n_open // 2)
+    out["reference"] = reference
+
+    # pass 2: documents and bytes surviving each threshold; the open rows nearest the reference on either side,
+    # by distance, ties by the id's hash (the same run shows the same rows)
+    grid = _grid(lo, hi, value, points)
+    docs_at = [always_docs] * len(grid)
+    bytes_at = [always_bytes] * len(grid)
+    nearest = {"above": Smallest(examples), "below": Smallest(examples)}
+    for b in stream():
+        where = open_mask(b)
+        m, size = b.metrics[rule.metric][where], b.size[where]
+        for i, v in enumerate(grid):
+            passing = rule.passes(m, v)
+            docs_at[i] += int(passing.sum())
+            bytes_at[i] += int(size[passing].sum())
+        rows = np.flatnonzero(where)
+        distance = np.abs(m - reference)
+        for side, on_side in (("above", m >= reference), ("below", m < reference)):
+            heap = nearest[side]
+            worst = heap.worst()
+            chosen = on_side if worst is None else on_side & (distance <= worst[0])
+            for j in np.flatnonzero(chosen):
+                row = int(rows[j])
+                heap.offer((float(distance[j]), id_fraction(b.ids[row].as_py(), "examples"), b.fi, b.start + row),
+                           (b.fi, b.start + row, float(m[j]), KEPT if b.kept[row] else rule.reason))
+    for v, docs, size in zip(grid, docs_at, bytes_at):
         out["points"].append({"threshold": v, "documents": docs, "documents_share": docs / total_docs,
                               "bytes": size, "bytes_share": size / total_bytes if total_bytes else 0.0,
                               "configured": value is not None and v == float(value)})
-    reference = value if value is not None else sorted(m for m, _ in open_rows)[len(open_rows) // 2]
-    out["reference"] = reference
 
-    def show(m, r):
-        return {"id": r["id"], "url": scrubber.scrub_url(r["url"]) if scrubber and r["url"] else r["url"],
-                "value": m, "outcome": r["outcome"], "text": scrubbed_head(r["text"], SNIPPET, scrubber)}
-
-    def order(item):  # by distance to the reference, ties by the id's hash (the same run shows the same rows)
-        return abs(item[0] - reference), id_fraction(item[1]["id"], "examples")
-
-    out["above"] = [show(m, r) for m, r in sorted((x for x in open_rows if x[0] >= reference), key=order)[:examples]]
-    out["below"] = [show(m, r) for m, r in sorted((x for x in open_rows if x[0] < reference), key=order)[:examples]]
+    files = (RunLayout(run_dir).document_files() if source == "documents"
+             else RunLayout(run_dir).stage_files("inspect", stage))
+    for side, heap in nearest.items():
+        picked = heap.items()
+        by_file: dict[int, list[int]] = {}
+        for fi, row, _, _ in picked:
+            by_file.setdefault(fi, []).append(row)
+        fetched = {(fi, row): r for fi, rows in by_file.items()
+                   for row, r in zip(rows, read_rows(files[fi], rows, ["id", "url", "text"]))}
+        for fi, row, m, outcome in picked:
+            r = fetched[fi, row]
+            out[side].append({"id": r["id"], "url": scrubber.scrub_url(r["url"]) if scrubber and r["url"] else r["url"],
+                              "value": m, "outcome": outcome, "text": scrubbed_head(r["text"], SNIPPET, scrubber)})
     return out
 
 

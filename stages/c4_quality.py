@@ -7,7 +7,7 @@ from datatrove.pipeline.filters.c4_filters import C4QualityFilter
 
 from stages.compat import SpacyTokenizerBase, c4_sentence_count, use_word_tokenizer
 from stages.fast_filters import OneSentenceShortcut
-from stages.quality import DatatroveFilterStage
+from stages.quality import DatatroveFilterStage, profiles_key
 from stages.registry import Threshold, key
 
 
@@ -23,6 +23,7 @@ class C4QualityParams:
     filter_javascript: bool = key(True, help="remove lines mentioning javascript")
     filter_curly_bracket: bool = key(True, help="drop documents with a curly bracket")
     filter_policy: bool = key(True, help="remove lines about terms of use, privacy and cookie policies")
+    profiles: bool = profiles_key()
 
 
 class C4QualityStage(DatatroveFilterStage):
@@ -37,11 +38,12 @@ class C4QualityStage(DatatroveFilterStage):
     thresholds = (Threshold("min_num_sentences", "too_few_sentences", ">=", "too_few_sentences"),)
     departures = {"filter_no_terminal_punct": "FineWeb turns it off: FineWebQualityFilter has its own punctuation rule"}
 
-    def __init__(self, output=None, **params):
-        super().__init__(output, **params)
-        if isinstance(self.inner.language, SpacyTokenizerBase):
+    def make_filter(self, params, profile):
+        inner = super().make_filter(params, profile)
+        if isinstance(inner.language, SpacyTokenizerBase):
             # a line spaCy's sentencizer cannot split is one sentence without running spaCy (tests/test_fast_filters.py)
-            use_word_tokenizer(self.inner, OneSentenceShortcut(self.inner.language))
+            use_word_tokenizer(inner, OneSentenceShortcut(inner.language))
+        return inner
 
     def measures(self, text):
         # lorem ipsum and curly brackets are yes/no rules: only the sentence count has a value

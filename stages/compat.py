@@ -381,9 +381,7 @@ SPACY_CONFIGURED = ("vi", "zh", "ja")
 def spacy_assigned(language: str) -> str | None:
     """The spaCy language code datatrove tokenizes the key `language` with ("fra_Latn" -> "fr", "ar" -> "xx", "nn" ->
     "nb"), when that is a plain spaCy pipeline (spacy.blank(code) and a sentencizer); None otherwise."""
-    if language in SPACY_CONFIGURED:
-        return None  # (datatrove's own tokenizer for it may need a package: pyvi, jieba)
-    tok = load_word_tokenizer(language)
+    tok = load_word_tokenizer(language)  # ("zh" is assigned "xx", a plain pipeline; "cmn_Hani" is "zh", with jieba)
     if type(tok) is SpaCyTokenizer and tok.language not in SPACY_CONFIGURED:
         return tok.language
     return None

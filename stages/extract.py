@@ -10,6 +10,7 @@ resiliparse is fast on ordinary pages but its main-content pass is quadratic in 
 trafilatura does. Each outcome is counted as a drop reason instead of a loose stat.
 """
 
+import dataclasses
 import html as html_lib
 import itertools
 import re
@@ -45,11 +46,16 @@ class ExtractParams:
     fallback_chars: int = key(0, min=0, help=(
         "resiliparse only: a page whose resiliparse text is shorter than this goes to trafilatura (the settings "
         "above) in the same sandbox and timeout; 0: never"))
+    fallback_min_language_score: float = key(0.0, min=0, max=1, help=(
+        "resiliparse only: before the fallback, lid.176 reads the page's whole visible text; when no language the "
+        "language stage keeps scores this much there, trafilatura is skipped and the page goes on with that text, "
+        "which the language stage drops as wrong_language; 0: always fall back"))
     timeout: float = key(1.0, min=0, min_exclusive=True, help="seconds per document; slower pages are dropped as timeout")
 
     def problems(self) -> list[str]:
-        if self.engine == "trafilatura" and (self.line_filter or self.fallback_chars):
-            return ["line_filter and fallback_chars apply to engine: resiliparse only"]
+        if self.engine == "trafilatura" and (self.line_filter or self.fallback_chars
+                                             or self.fallback_min_language_score):
+            return ["line_filter, fallback_chars and fallback_min_language_score apply to engine: resiliparse only"]
         return []
 
 
@@ -100,26 +106,80 @@ def filter_lines(minimal_html: str) -> str:
     return "\n".join(text for text, drop in blocks if not drop)
 
 
-class ResiliparseExtractor:
-    """resiliparse with DCLM's settings, or refinery's variant of it (line filter, trafilatura fallback)."""
+# how a page's text was found (ResiliparseExtractor.routed), counted as the extract stage's `route/<name>` stats
+RESILIPARSE, FALLBACK, FALLBACK_SKIPPED = "resiliparse", "fallback", "fallback_skipped"
 
-    def __init__(self, line_filter: bool = False, fallback_chars: int = 0, fallback=None):
+
+class ResiliparseExtractor:
+    """resiliparse with DCLM's settings, or refinery's variant of it (line filter, trafilatura fallback, skipped for
+    a page whose visible text is in none of the languages kept)."""
+
+    def __init__(self, line_filter: bool = False, fallback_chars: int = 0, fallback=None,
+                 fallback_languages: list[str] | None = None, fallback_min_language_score: float = 0.0):
         self.line_filter = line_filter
         self.fallback_chars = fallback_chars
         self.fallback = fallback  # trafilatura's extract, used when fallback_chars > 0
+        self.fallback_languages = list(fallback_languages or ())
+        self.fallback_min_language_score = fallback_min_language_score if self.fallback_languages else 0.0
+        self._lid = None
 
-    def __call__(self, html: str) -> str:
+    def warm_up(self):
+        """Loads what the fallback's language check needs, before a sandbox forks from this process."""
+        if self.fallback_min_language_score:
+            self._wanted_score("warm up")
+
+    def _wanted_score(self, text: str) -> float:
+        if self._lid is None:
+            from stages.compat import LocalFT176LID
+            from stages.language import lid176_path
+
+            self._lid = LocalFT176LID(self.fallback_languages, lid176_path())
+        from datatrove.data import Document
+
+        _, wanted = self._lid.predict(Document(text=text, id=""))
+        return max(wanted.values(), default=0.0)
+
+    def main_text(self, html: str) -> str:
         from resiliparse.extract.html2text import extract_plain_text
 
         if self.line_filter:
-            text = filter_lines(extract_plain_text(html, **_FILTER_SETTINGS))
-        else:
-            text = extract_plain_text(html, **DCLM_SETTINGS)
-        if len(text) < self.fallback_chars:
-            # resiliparse's main-content heuristics miss the article of some pages entirely (an empty or
-            # few-line result); trafilatura often finds it there, and only those pages pay for it
-            return self.fallback(html) or text
-        return text
+            return filter_lines(extract_plain_text(html, **_FILTER_SETTINGS))
+        return extract_plain_text(html, **DCLM_SETTINGS)
+
+    def _skip_text(self, html: str) -> str | None:
+        """The page's whole visible text when no language kept scores fallback_min_language_score there, else None.
+        trafilatura costs ten times resiliparse, and the pages it would rescue for a run that keeps English are
+        mostly not English (README, "Extraction"); such a page goes on with that text, which the language stage
+        drops as wrong_language with the very scores measured here."""
+        if not self.fallback_min_language_score:
+            return None
+        from resiliparse.extract.html2text import extract_plain_text
+
+        visible = extract_plain_text(html, main_content=False, alt_texts=False)
+        if visible.strip() and self._wanted_score(visible) < self.fallback_min_language_score:
+            return visible
+        return None
+
+    def route(self, html: str) -> str:
+        """Which of RESILIPARSE, FALLBACK, FALLBACK_SKIPPED gives the page's text (without running the fallback)."""
+        if len(self.main_text(html)) >= self.fallback_chars:
+            return RESILIPARSE
+        return FALLBACK if self._skip_text(html) is None else FALLBACK_SKIPPED
+
+    def routed(self, html: str) -> tuple[str, str]:
+        """(text, route): the page's text and which route gave it."""
+        text = self.main_text(html)
+        if len(text) >= self.fallback_chars:
+            return text, RESILIPARSE
+        visible = self._skip_text(html)
+        if visible is not None:
+            return visible, FALLBACK_SKIPPED
+        # resiliparse's main-content heuristics miss the article of some pages entirely (an empty or few-line
+        # result); trafilatura often finds it there, and only those pages pay for it
+        return self.fallback(html) or text, FALLBACK
+
+    def __call__(self, html: str) -> str:
+        return self.routed(html)[0]
 
 
 class ExtractStage(RefineryStage):
@@ -143,17 +203,28 @@ class ExtractStage(RefineryStage):
             if not trafilatura.extract(_PAGE, favor_precision=True, include_comments=False):
                 raise RuntimeError("trafilatura returned no text for a simple page")
 
+    @classmethod
+    def build(cls, params, ctx):
+        # the fallback's language check asks for the languages the language stage keeps (none: no check)
+        language = ctx.params.get("language")
+        ctx.add(cls.phase, cls.order, cls(**dataclasses.asdict(params), output=ctx.output,
+                                          fallback_languages=language.languages if language else None))
+
     def __init__(self, output=None, timeout: float = 1.0, engine: str = "trafilatura", line_filter: bool = False,
-                 fallback_chars: int = 0, **params):
+                 fallback_chars: int = 0, fallback_min_language_score: float = 0.0,
+                 fallback_languages: list[str] | None = None, **params):
         super().__init__(output)
         self.timeout = timeout
         self.engine = engine
         # datatrove's Trafilatura step holds FineWeb's settings; the resiliparse engine calls it for its fallback
         self.trafilatura = Trafilatura(timeout=timeout, **params)
         if engine == "resiliparse":
-            self.extract = ResiliparseExtractor(line_filter, fallback_chars, self.trafilatura.extract)
+            self.extract = ResiliparseExtractor(line_filter, fallback_chars, self.trafilatura.extract,
+                                                fallback_languages, fallback_min_language_score)
+            self._routed = self.extract.routed
         else:
             self.extract = self.trafilatura.extract
+            self._routed = None
         self._sandbox = None
 
     def session(self):
@@ -162,6 +233,7 @@ class ExtractStage(RefineryStage):
         self.extract("<html><body><p>warm up</p></body></html>")
         if self.engine == "resiliparse" and self.extract.fallback_chars:
             self.trafilatura.extract("<html><body><p>warm up</p></body></html>")
+            self.extract.warm_up()
         self._sandbox = extraction_sandbox(self.timeout)
         return self._sandbox
 
@@ -170,17 +242,21 @@ class ExtractStage(RefineryStage):
 
     def process(self, doc: Document) -> Drop | None:
         html_chars = len(doc.text)
+        extract = self._routed or self.extract
         try:
             if self._sandbox is None:  # called outside run(): extract in-process
-                text = self.extract(doc.text)
+                text = extract(doc.text)
             else:
-                text = self._sandbox.process_document(doc.text, self.extract)
+                text = self._sandbox.process_document(doc.text, extract)
         except TimeoutError:
             return Drop("timeout", value=float(html_chars), detail=f"> {self.timeout}s")
         except EOFError:
             return Drop("process_died", value=float(html_chars))
         except Exception as e:  # noqa: BLE001 - the extractor raised on this page
             return Drop("extraction_failed", value=float(html_chars), detail=f"{type(e).__name__}: {e}"[:300])
+        if self._routed is not None:
+            text, route = text
+            self.stat_update(f"route/{route}")
         if not text or not text.strip():
             return Drop("empty", value=float(html_chars))
         doc.metadata["html_chars"] = html_chars

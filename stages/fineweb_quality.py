@@ -6,7 +6,7 @@ from datatrove.pipeline.filters.fineweb_quality_filter import FineWebQualityFilt
 from datatrove.utils.text import split_into_words
 
 from stages.compat import find_duplicates
-from stages.quality import DatatroveFilterStage, ratio
+from stages.quality import DatatroveFilterStage, profiles_key, ratio
 from stages.registry import Threshold, key
 
 
@@ -19,6 +19,7 @@ class FineWebQualityParams:
     short_line_length: int = key(30, min=0, help="a line this long or shorter is short")
     char_duplicates_ratio: float = ratio(0.01, "drop when duplicated lines hold more characters than this")
     new_line_ratio: float = key(0.3, min=0, help="drop when newlines per word exceed this (a list, not prose)")
+    profiles: bool = profiles_key()
 
 
 class FineWebQualityStage(DatatroveFilterStage):
@@ -35,9 +36,11 @@ class FineWebQualityStage(DatatroveFilterStage):
                   Threshold("char_duplicates_ratio", "char_dup_ratio", "<=", "char_dup_ratio"),
                   Threshold("new_line_ratio", "list_ratio", "<=", "list_ratio"))
 
-    def __init__(self, output=None, stop_chars=None, **params):
+    def make_filter(self, params, profile):
         # a YAML list; datatrove hands it to str.endswith, which takes a tuple (its signature's type), not a list
-        super().__init__(output, stop_chars=None if stop_chars is None else tuple(stop_chars), **params)
+        stop_chars = params.get("stop_chars")
+        return super().make_filter({**params, "stop_chars": None if stop_chars is None else tuple(stop_chars)},
+                                   profile)
 
     def measures(self, text):
         f = self.inner

@@ -6,7 +6,7 @@ from datatrove.pipeline.filters.gopher_quality_filter import GopherQualityFilter
 from datatrove.utils.text import PUNCTUATION_SET, split_into_words
 
 from stages.fast_filters import gopher_quality_counts
-from stages.quality import DatatroveFilterStage, ratio
+from stages.quality import DatatroveFilterStage, profiles_key, ratio
 from stages.registry import Threshold, key
 
 
@@ -22,6 +22,7 @@ class GopherQualityParams:
     max_non_alpha_words_ratio: float | None = ratio(0.8, "smallest share of words with a letter (datatrove's name)")
     min_stop_words: int | None = key(2, min=0, help="fewest stop words")
     stop_words: list[str] | None = key(None, help="null: Gopher's eight English stop words")
+    profiles: bool = profiles_key()
 
     def problems(self) -> list[str]:
         out = []

@@ -7,7 +7,7 @@ from datatrove.utils.text import split_into_words
 
 from stages.compat import repetition_parts
 from stages.fast_filters import NGrams, find_duplicates
-from stages.quality import DatatroveFilterStage, ratio, ngram_problems
+from stages.quality import DatatroveFilterStage, ngram_problems, profiles_key, ratio
 from stages.registry import key
 
 
@@ -21,6 +21,7 @@ class GopherRepetitionParams:
                                                help="[n, fraction]: drop when the most frequent n-gram covers more")
     dup_n_grams: list[tuple[int, float]] = key([[5, 0.15], [6, 0.14], [7, 0.13], [8, 0.12], [9, 0.11], [10, 0.1]],
                                                help="[n, fraction]: drop when duplicated n-grams cover more")
+    profiles: bool = profiles_key()
 
     def problems(self) -> list[str]:
         return ngram_problems(self.top_n_grams, "top_n_grams") + ngram_problems(self.dup_n_grams, "dup_n_grams")
@@ -42,14 +43,14 @@ class GopherRepetitionStage(DatatroveFilterStage):
 
     def __init__(self, output=None, **params):
         super().__init__(output, **params)
-        self._grams = (None, None)
+        self._grams = (None, None, None)
 
     def ngrams(self, text: str) -> NGrams:
         """The n-gram counts of the text's words, kept for the last text (measured again for removed/, inspect/)."""
-        if self._grams[0] is not text:
-            self._grams = (text, NGrams(split_into_words(text, self.inner.language),
-                                         [n for n, _ in self.inner.dup_n_grams]))
-        return self._grams[1]
+        if self._grams[0] is not text or self._grams[1] is not self.inner:  # another language: other words
+            self._grams = (text, self.inner, NGrams(split_into_words(text, self.inner.language),
+                                                    [n for n, _ in self.inner.dup_n_grams]))
+        return self._grams[2]
 
     def rules(self, text):
         # GopherRepetitionFilter.filter, rule by rule (COPIES in stages/compat.py)

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import unicodedata
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -31,6 +32,8 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from stages.base import Drop, RefineryStage, RunIntegrityError
+from stages.profiles import CHAR_NGRAM, DEFAULT, profile_for
+from stages.word_tokens import word_tokenizer
 from stages.registry import key
 from stages.documents import ROW_KEY
 from refinery.atomic import AtomicParquetWriter, temp_path_for, write_json_atomic, write_table_atomic
@@ -38,28 +41,47 @@ from refinery.layout import RunLayout
 from refinery.schema import CLUSTER_SIZE_SCHEMA, EDGE_SCHEMA, REMOVE_SCHEMA, SIGNATURE_SCHEMA
 
 # the parameters an earlier run's stored signatures must share with this run's for `against:`
-MATCHING_PARAMS = ("ngram", "num_perm", "bands", "rows", "seed")
+MATCHING_PARAMS = ("ngram", "num_perm", "bands", "rows", "seed", "profiles")
+MATCHING_DEFAULTS = {"profiles": False}  # what an index written before the parameter existed was computed with
 INDEX_META = "minhash.json"
 
 _WORD = re.compile(r"\w+")
 
 
-def shingles(text: str, n: int) -> set[bytes]:
-    """Word n-grams of the lower-cased text, punctuation ignored (FineWeb's 5-gram shingles)."""
-    words = _WORD.findall(text.lower())
+def shingles(text: str, n: int, profile=None) -> set[bytes]:
+    """Word n-grams of the lower-cased text, punctuation ignored (FineWeb's 5-gram shingles). With a language's
+    profile (stages/profiles.py): n-grams of its word tokenizer's words (punctuation dropped) for a language written
+    with spaces, character n-grams (profiles.CHAR_NGRAM letters, marks and digits, whitespace and punctuation
+    dropped) for one written without; the default profile (English, a language without one) as without."""
+    if profile is not None and profile.language != DEFAULT.language:
+        if profile.shingle() == "chars":
+            return char_shingles(text, CHAR_NGRAM)
+        words = [w for w in word_tokenizer(profile.tokenizer).word_tokenize(text.lower()) if _WORD.search(w)]
+    else:
+        words = _WORD.findall(text.lower())
     if len(words) < n:
         return {" ".join(words).encode()} if words else set()
     return {" ".join(words[i : i + n]).encode() for i in range(len(words) - n + 1)}
+
+
+def char_shingles(text: str, n: int) -> set[bytes]:
+    """Character n-grams of the text's letters, marks and digits (Unicode categories L, M, N), lower-cased."""
+    category = unicodedata.category
+    chars = "".join(c for c in text.lower() if category(c)[0] in "LMN")
+    if len(chars) < n:
+        return {chars.encode()} if chars else set()
+    return {chars[i : i + n].encode() for i in range(len(chars) - n + 1)}
 
 
 class MinhashConfig:
     """The parameters all four phases must agree on."""
 
     def __init__(self, work_dir: str, ngram: int = 5, num_perm: int = 112, bands: int = 14, rows: int = 8, seed: int = 1,
-                 index_dir: str | None = None):
+                 index_dir: str | None = None, profiles: bool = False):
         if bands * rows != num_perm:
             raise ValueError(f"minhash_dedup: bands x rows ({bands} x {rows}) must equal num_perm ({num_perm})")
         self.work_dir, self.ngram, self.num_perm, self.bands, self.rows, self.seed = work_dir, ngram, num_perm, bands, rows, seed
+        self.profiles = profiles  # shingles by the profile of each document's language (stages/profiles.py)
         # where the signatures go: a run's dedup_index/minhash/ (kept for later runs), else work_dir
         self.index_dir = index_dir or work_dir
         self._template = None  # built on first use, in the worker
@@ -75,8 +97,8 @@ class MinhashConfig:
             self._template = MinHash(num_perm=self.num_perm, seed=self.seed, hashfunc=xxhash.xxh32_intdigest)
         return self._template.copy()
 
-    def band_hashes(self, text: str) -> list[int] | None:
-        grams = shingles(text, self.ngram)
+    def band_hashes(self, text: str, language: str | None = None) -> list[int] | None:
+        grams = shingles(text, self.ngram, profile_for(language) if self.profiles else None)
         if not grams:
             return None
         mh = self._minhash()
@@ -117,7 +139,8 @@ def earlier_minhash_runs(against: list[str], params: dict, own: str | None = Non
         except (OSError, ValueError):
             raise ValueError(f"against: {run} holds no MinHash signatures ({meta_path} missing): it is not a finished "
                              f"refinery run with minhash_dedup") from None
-        differ = [f"{k} {meta.get(k)!r} there, {params[k]!r} here" for k in MATCHING_PARAMS if meta.get(k) != params[k]]
+        there = {k: meta.get(k, MATCHING_DEFAULTS.get(k)) for k in MATCHING_PARAMS}
+        differ = [f"{k} {there[k]!r} there, {params[k]!r} here" for k in MATCHING_PARAMS if there[k] != params[k]]
         if differ:
             raise ValueError(f"against: {run} computed its MinHash signatures with other parameters ({'; '.join(differ)}); "
                              f"its signatures cannot be compared with this run's: use its parameters or drop it from "
@@ -140,7 +163,7 @@ class MinhashSignatureStep(PipelineStep):
         rows: list[list[tuple[int, str, int]]] = [[] for _ in range(cfg.bands)]
         for index, doc in enumerate(data):
             with self.track_time():
-                hashes = cfg.band_hashes(doc.text)
+                hashes = cfg.band_hashes(doc.text, doc.metadata.get("language"))
                 if hashes is None:
                     self.stat_update("no_shingles")
                 else:
@@ -522,6 +545,8 @@ class MinhashParams:
     bands: int = key(14, min=0, min_exclusive=True, help="LSH bands (one dedup_buckets task each)")
     rows: int = key(8, min=0, min_exclusive=True, help="hashes per band")
     seed: int = key(1, help="seed of the permutations")
+    profiles: bool = key(False, help="shingles by the profile of each document's `language` (stages/profiles.py): "
+                                     "tokenizer words, or character n-grams for scripts without spaces")
     against: list[str] = key([], help="earlier run folders whose stored signatures (dedup_index/minhash/) this run "
                                       "deduplicates against; their documents always win")
 

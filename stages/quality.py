@@ -7,12 +7,18 @@ from datatrove.utils.logging import logger
 
 from stages.base import Drop, RefineryStage
 from stages.compat import filter_verdict, use_word_tokenizer
+from stages.profiles import DEFAULT, Profile, profile_for
 from stages.registry import key
 from stages.word_tokens import word_tokenizer
 
 
 def ratio(default, help: str):
     return key(default, min=0, max=1, help=help)
+
+
+def profiles_key():
+    return key(False, help="per-language parameters from the profile of each document's `language` "
+                           "(stages/profiles.py, README \"Languages\"); false: every document as English")
 
 
 def ngram_problems(pairs, key_name: str) -> list[str]:
@@ -30,12 +36,43 @@ class DatatroveFilterStage(RefineryStage):
     def preflight(cls, params):
         if len(word_tokenizer("en").word_tokenize("two words")) < 2:
             raise RuntimeError("spaCy word tokenizer returned nothing")
+        if getattr(params, "profiles", False):
+            from datatrove.utils.word_tokenizers import load_word_tokenizer
 
-    def __init__(self, output=None, **params):
+            from stages.profiles import table
+
+            for profile in table().values():
+                try:  # datatrove's constructors check that the tokenizer's package imports
+                    load_word_tokenizer(profile.tokenizer)
+                except ImportError as e:
+                    raise RuntimeError(f"the word tokenizer of language {profile.language!r} ({profile.tokenizer}) "
+                                       f"is not installed: pip install 'refinery[multilingual]' ({e})") from None
+
+    def __init__(self, output=None, profiles: bool = False, **params):
         super().__init__(output)
-        self.inner = self.filter_class(**params)
+        self.params = params
+        self.profiles = profiles
+        self._filters: dict[str, object] = {}  # profile language -> its datatrove filter, built on first use
+        self.inner = self.filter_for(DEFAULT)  # the filter deciding the current document
+
+    def make_filter(self, params: dict, profile: Profile):
+        """The datatrove filter with these parameters, splitting words with the profile's tokenizer."""
+        inner = self.filter_class(**params)
         # the filters only use `language` to pick a word tokenizer; this one is datatrove's, doing less work
-        use_word_tokenizer(self.inner, word_tokenizer(self.inner.language))
+        use_word_tokenizer(inner, word_tokenizer(profile.tokenizer))
+        return inner
+
+    def filter_for(self, profile: Profile):
+        inner = self._filters.get(profile.language)
+        if inner is None:
+            inner = self._filters[profile.language] = self.make_filter(
+                {**self.params, **profile.overrides(self.name)}, profile)
+        return inner
+
+    def use_profile_of(self, doc: Document):
+        """Makes `inner` the filter for the document's language (with profiles off: always the configured one)."""
+        if self.profiles:
+            self.inner = self.filter_for(profile_for(doc.metadata.get("language")))
 
     def rules(self, text: str):
         """A stage may decide itself, with the same outcome as datatrove's filter: then this yields (reason, value,
@@ -46,6 +83,7 @@ class DatatroveFilterStage(RefineryStage):
     decides_itself = False  # True where `rules` decides instead of datatrove's filter
 
     def process(self, doc: Document) -> Drop | None:
+        self.use_profile_of(doc)
         text = doc.text  # C4 rewrites doc.text of the documents it keeps
         if self.decides_itself:
             for reason, value, drops in self.rules(text):
@@ -63,6 +101,7 @@ class DatatroveFilterStage(RefineryStage):
         return Drop(reason, value=value)
 
     def metrics(self, doc, text_in, verdict):
+        self.use_profile_of(doc)
         return {"chars": len(text_in or ""), **self.measures(text_in or "")}
 
     def measures(self, text: str) -> dict[str, float]:

@@ -38,7 +38,7 @@ import re
 import sys
 from collections import OrderedDict
 
-from datatrove.utils.word_tokenizers import load_word_tokenizer
+from datatrove.utils.word_tokenizers import WordTokenizer, load_word_tokenizer
 
 from stages.compat import SpacyTokenizerBase, spacy_assigned, strip_strings
 MAX_RUN = 1000
@@ -137,19 +137,25 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
         self._sentence_end = None
         self._punct: dict[str, bool] = {}
         self._sentence_ends = None
+        self._rules = None
 
     @property
     def tokenizer(self):
         if not self.pipeline_built:
             import_spacy_without_torch()
+            from spacy.attrs import IS_PUNCT
+
             nlp = super().tokenizer
             nlp.tokenizer.suffix_search = _tail_suffix_search(nlp.tokenizer.suffix_search)
+            # spaCy computes some twenty attributes (norm, shape, prefix, ...) for each new word, most of the cost of
+            # a first sighting; tokenizing uses none of them, the sentencizer only is_punct
+            nlp.vocab.lex_attr_getters = {IS_PUNCT: nlp.vocab.lex_attr_getters[IS_PUNCT]}
         return super().tokenizer
 
     def __getstate__(self):
         # the spaCy pipeline and the remembered words are rebuilt in each worker process
         return {**super().__getstate__(), "_words": OrderedDict(), "_chunks": {}, "_crossing": None,
-                "_sentence_end": None, "_punct": {}, "_sentence_ends": None}
+                "_sentence_end": None, "_punct": {}, "_sentence_ends": None, "_rules": None}
 
     def __reduce__(self):
         # the process's shared tokenizer (word_tokenizer) goes to a task as that process's own: a worker builds one
@@ -223,19 +229,37 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
         crossing = self._crossing
         if len(self._chunks) + len(chunks) > self.max_chunks:
             self._chunks.clear()  # bounds memory; results never depend on what is remembered
-        groups = [[]]
-        for token in nlp.make_doc(text):
-            if token.text == "\n":
-                groups.append([])
-            else:
-                groups[-1].append(token.text)
-        learned = dict(zip(chunks, groups))
-        if len(groups) != len(chunks) or any("".join(toks) != chunk for chunk, toks in learned.items()):
-            # a special case holding a line break joined two: each chunk alone then
-            learned = {chunk: [t.text for t in nlp.make_doc(chunk)] for chunk in chunks}
+        single = self._single_token
+        learned = {chunk: [chunk] for chunk in chunks if single(chunk)}
+        rest = [chunk for chunk in chunks if chunk not in learned]
+        if rest:
+            text = "\n".join(rest)
+            groups = [[]]
+            for token in _token_texts(nlp.make_doc(text), text):
+                if token == "\n":
+                    groups.append([])
+                else:
+                    groups[-1].append(token)
+            if len(groups) != len(rest) or any("".join(toks) != chunk for chunk, toks in zip(rest, groups)):
+                # a special case holding a line break joined two: each chunk alone then
+                groups = [_token_texts(nlp.make_doc(chunk), chunk) for chunk in rest]
+            learned.update(zip(rest, groups))
         for chunk, toks in learned.items():
             self._chunks[sys.intern(chunk)] = learned[chunk] = self._entry(toks)
         return learned
+
+    def _single_token(self, chunk: str) -> bool:
+        """Whether spaCy's tokenizer leaves the chunk whole, by its own tests in its own order (Tokenizer._split_affixes,
+        _attach_tokens): no special case, no prefix, no suffix, and a token_match or url_match or no infix. About half
+        the new chunks of English text are such a word, and skip spaCy's Doc and vocabulary entry."""
+        tok = self.tokenizer.tokenizer
+        if self._rules is None:
+            self._rules = frozenset(tok.rules)
+        if chunk in self._rules or tok.find_prefix(chunk) or tok.find_suffix(chunk):
+            return False
+        if (tok.token_match and tok.token_match(chunk)) or (tok.url_match and tok.url_match(chunk)):
+            return True
+        return not tok.find_infix(chunk)
 
     def _entry(self, tokens: list[str]) -> tuple:
         """What is remembered of a chunk: its tokens, whether its first and its last token may be joined to a
@@ -338,6 +362,13 @@ _CHUNK = re.compile(r"\S+")
 _HAS_WHITESPACE = re.compile(r"\s")
 
 
+def _token_texts(doc, text: str) -> list[str]:
+    """The tokens' texts, cut from the text by their offsets (spaCy's token objects cost more than the cut)."""
+    from spacy.attrs import IDX, LENGTH
+
+    return [text[i : i + n] for i, n in doc.to_array([IDX, LENGTH]).tolist()] if len(doc) else []
+
+
 def _runs(joined: list[int]):
     """(first, last) chunk of each run of neighbours, from the sorted indices i of the joined pairs (i, i + 1)."""
     first = prev = joined[0]
@@ -347,6 +378,57 @@ def _runs(joined: list[int]):
             first = i
         prev = i
     yield first, prev + 1
+
+class AlignedSpans(WordTokenizer):
+    """datatrove's tokenizer `inner` (words, sentences and spans its own), except where its span_tokenize raises:
+    the tokenizers that find spans by looking each sentence up in the text (datatrove's simple_span_tokenize:
+    PyThaiNLP, IndicNLP, Khmer, Lao, Burmese, whitespace) raise ValueError when the sentence splitter rewrote a
+    sentence (IndicNLP turns "..", in Marathi news text, into ". ."), which fails the C4 stage on that document.
+    There the spans are found by walking the text and each sentence together, whitespace skipped on both sides; a
+    sentence that still does not match makes the whole text one span."""
+
+    def __init__(self, inner):
+        super().__init__(getattr(inner, "language", None))
+        self.inner = inner
+        self.realigned = 0  # texts whose spans datatrove could not give
+
+    def word_tokenize(self, text):
+        return self.inner.word_tokenize(text)
+
+    def sent_tokenize(self, text):
+        return self.inner.sent_tokenize(text)
+
+    def span_tokenize(self, text):
+        try:
+            return self.inner.span_tokenize(text)
+        except ValueError:
+            self.realigned += 1
+            return aligned_spans(text, self.inner.sent_tokenize(text))
+
+
+def aligned_spans(text: str, sentences: list[str]) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in text, comparing the two without their whitespace."""
+    spans, pos = [], 0
+    for sentence in sentences:
+        chars = [c for c in sentence if not c.isspace()]
+        if not chars:
+            continue
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        start = pos
+        for c in chars:
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+            if pos >= len(text) or text[pos] != c:
+                return [(0, len(text))] if text else []
+            pos += 1
+        spans.append((start, pos))
+    return spans
+
+
+# datatrove's tokenizers whose span_tokenize looks sentences up in the text (simple_span_tokenize)
+_LOOKED_UP_SPANS = ("ThaiTokenizer", "IndicNLPTokenizer", "KhmerTokenizer", "LaoTokenizer", "WhitespaceTokenizer",
+                    "BurmeseTokenizer")
 
 _SHARED: dict[str, object] = {}
 _SHARED_BY_CODE: dict[str, "FastSpacyTokenizer"] = {}  # spaCy code -> the one FastSpacyTokenizer of this process
@@ -362,13 +444,15 @@ def word_tokenizer(language):
     """One tokenizer per language and process, shared by the stages so they share what it remembers. `language` is
     any key of datatrove's tokenizer assignment ("en", "fra_Latn", "ar", ...): the spaCy pipeline is the one
     datatrove assigns to it (for "ar" its multi-language "xx", for "nn" Norwegian Bokmal's "nb"), never one built
-    from the key itself."""
+    from the key itself. Keys datatrove gives another tokenizer (jieba or Sudachi through spaCy, Kiwi, PyThaiNLP,
+    IndicNLP, ...) get datatrove's own, its spans made safe where they are looked up (AlignedSpans)."""
     if not isinstance(language, str):
         return load_word_tokenizer(language)
     if language not in _SHARED:
         code = spacy_assigned(language)
         if code is None:
-            _SHARED[language] = load_word_tokenizer(language)
+            tok = load_word_tokenizer(language)
+            _SHARED[language] = AlignedSpans(tok) if type(tok).__name__ in _LOOKED_UP_SPANS else tok
         else:  # keys assigned the same spaCy code share one tokenizer
             _SHARED[language] = _shared_spacy(code)
     return _SHARED[language]

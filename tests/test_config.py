@@ -32,7 +32,7 @@ def base():
         (lambda c: c["stages"]["tokenizer"].update(vocab_size=10), "stages.tokenizer.vocab_size: must be at least 258"),
         (lambda c: c["stages"]["extract"].update(timeout=0), "stages.extract.timeout: must be positive"),
         (lambda c: c["stages"]["extract"].update(engine="jusText"), "stages.extract.engine: must be one of trafilatura, resiliparse"),
-        (lambda c: c["stages"]["extract"].update(fallback_chars=500), "stages.extract: line_filter and fallback_chars apply to engine: resiliparse only"),
+        (lambda c: c["stages"]["extract"].update(fallback_chars=500), "stages.extract: line_filter, fallback_chars and fallback_min_language_score apply to engine: resiliparse only"),
         (lambda c: c["stages"]["read"].update(max_record_bytes=-1), "stages.read.max_record_bytes: must be positive"),
         (lambda c: c["stages"]["minhash_dedup"].update(num_perm=0, bands=0, rows=0), "stages.minhash_dedup.num_perm: must be positive"),
         (lambda c: c["stages"]["shards"].update(row_group_rows=0), "stages.shards.row_group_rows: must be positive"),

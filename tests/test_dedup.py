@@ -34,8 +34,8 @@ def mutate(text, rng, rate):
     return " ".join(rng.choice(WORDS) if rng.random() < rate else w for w in words)
 
 
-def run_dedup(tasks_docs: list[list[Document]], work_dir: str):
-    cfg = MinhashConfig(work_dir)
+def run_dedup(tasks_docs: list[list[Document]], work_dir: str, **config):
+    cfg = MinhashConfig(work_dir, **config)
     for rank, docs in enumerate(tasks_docs):
         list(MinhashSignatureStep(cfg).run(iter(docs), rank=rank, world_size=len(tasks_docs)))
     for rank in range(2):

@@ -130,7 +130,7 @@ def test_report_renders_in_chromium_with_its_charts(sample_run, report):
     assert "data-errors" not in body, body
     data = report_payload(report)
     expected = (2 + sum(len(s["histograms"]) + len(s["what_if"]) for s in data["stages"])
-                + (1 if data["clusters"] else 0))
+                + (1 if data["clusters"] else 0) + (1 if data.get("languages") else 0))
     assert sum(len(s["what_if"]) for s in data["stages"]) >= 5  # language, gopher_quality, fineweb_quality
     assert f'data-charts="{expected}"' in body, body
     assert dom.count('class="bar"') > 100  # bars actually drawn as SVG rects

@@ -179,6 +179,29 @@ def test_extract_engines_on_real_pages(tmp_path):
     assert "La Cámpora en declaraciones radiales" in got["fast"][0]
 
 
+def test_fallback_is_skipped_for_a_page_in_no_language_kept(tmp_path):
+    """fast.yaml's check before the trafilatura fallback: a Spanish page resiliparse finds nothing on goes to
+    trafilatura when the run keeps Spanish, and skips it when the run keeps English only, going on with its visible
+    text, which the language stage then drops as wrong_language; each page's route is counted."""
+    from conftest import shared_path
+
+    clarin = os.path.join(shared_path("extraction", "trafilatura-evaldata"), "html", "clarin.com-albertofernandez.html")
+    with open(clarin, encoding="utf-8", errors="replace") as f:
+        html = f.read()
+    english = article_html([GOOD] * 12)
+    for kept_languages, route in ((["es"], "fallback"), (["en"], "fallback_skipped")):
+        stage = make(ExtractStage, tmp_path / route, **{**ENGINES["fast"], "fallback_languages": kept_languages})
+        kept, _ = run_stage(stage, [doc(html), doc(english)], tmp_path / route)
+        assert len(kept) == 2
+        assert stage.stats[f"route/{route}"].total == 1 and stage.stats["route/resiliparse"].total == 1
+        if route == "fallback":
+            assert "La Cámpora en declaraciones radiales" in kept[0].text
+        else:
+            language = make(LanguageStage, tmp_path / "language", languages=kept_languages)
+            _, removed = run_stage(language, kept[:1], tmp_path / "language")
+            assert [(r["reason"], r["detail"]) for r in removed] == [("wrong_language", "es")]
+
+
 def test_language(tmp_path):
     stage = make(LanguageStage, tmp_path)
     french = "Le marché du samedi attire chaque semaine des familles venues de toute la région pour acheter des légumes."

@@ -73,10 +73,11 @@ def test_one_shared_tokenizer_per_language_and_it_pickles():
 def test_vocabulary_is_bounded_and_rebuilding_changes_nothing():
     small, stock = FastSpacyTokenizer("en", max_vocab=1000), SpaCyTokenizer("en")
     for i in range(120):
-        text = f"Document {i} talks about topic{i} and word{i * 7} among many other shared words. Second sentence {i}!"
+        text = f"Document {i} talks about (topic{i}) and word{i * 7}, among many other shared words. Second sentence {i}!"
         assert small.word_tokenize(text) == stock.word_tokenize(text)
         assert small.span_tokenize(text) == stock.span_tokenize(text)
-        assert len(small._tokenizer.vocab) <= 1000 + 40  # rebuilt once past the bound (one text's words over)
+        # rebuilt once past the bound (one text's words over); a word spaCy leaves whole never enters it
+        assert len(small._tokenizer.vocab) <= 1000 + 40
     assert small.rebuilds >= 1
 
 
