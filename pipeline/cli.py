@@ -48,10 +48,11 @@ def cmd_run(args) -> int:
             if not os.path.exists(sample):
                 write_sample(os.path.dirname(sample))
             inputs = [sample]
-        resolved = resolve_inputs(inputs, cfg.base_url, args.allow_foreign_entries)
+        # with --limit-files, the first N files: a listing is read only up to its Nth entry, so a trial run is a
+        # prefix of the full one
+        resolved = resolve_inputs(inputs, cfg.base_url, args.allow_foreign_entries, limit=args.limit_files or None,
+                                  policy=cfg.retry_policy())
         files = resolved.files
-        if args.limit_files:
-            files = files[: args.limit_files]  # the listing's first N files, so a trial run is a prefix of the full one
         check_inputs_outside_output(layout, inputs, files)
         print(f"refinery: {len(files)} input file(s) -> {output} ({cfg.executor} executor)", flush=True)
         if resolved.refused:
@@ -77,6 +78,9 @@ def cmd_run(args) -> int:
         return 0
     print(format_funnel(collect_stats(output), _count_rows(output)))
     print(f"done in {elapsed:.1f}s: curated documents in {layout.documents}/")
+    if result.get("failed_inputs"):
+        print(f"refinery: error: {result['failed_inputs']}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 import yaml
 
 from refinery.layout import LAYOUT_VERSION
+from stages.remote_io import RetryPolicy
 
 
 class ConfigError(ValueError):
@@ -28,10 +29,17 @@ class RunConfig:
     inputs: list[str] = field(default_factory=list)  # files, globs, fsspec URLs, warc.paths(.gz) listings
     base_url: str = DEFAULT_BASE_URL  # what relative entries of a listing resolve against
     dump: str | None = None  # dump name for metadata; None: from warcinfo isPartOf or the file name
+    # input.retries, input.timeout_s, input.backoff_s: reading over the network (stages/remote_io.py holds the
+    # defaults); input.max_failed_fraction: the share of input files that may fail before the run ends non-zero
+    input_retries: int = RetryPolicy.retries
+    input_timeout_s: float = RetryPolicy.timeout_s
+    input_backoff_s: float = RetryPolicy.backoff_s
+    max_failed_fraction: float = 0.01
     tasks: int = 2
     workers: int = 2
     executor: str = "local"  # local | slurm | ray (pipeline/executors.py)
     executor_options: dict = field(default_factory=dict)  # executor.slurm.* or executor.ray.*, defaults filled in
+    randomize_start_s: int = 0  # executor.randomize_start_s: each curate task waits up to this long before it starts
     removed_text_chars: int | None = 10000
     inspect_rate: float = 0.05  # share of documents (by id hash) whose metrics and text head go to inspect/
     inspect_text_chars: int = 500
@@ -45,8 +53,13 @@ class RunConfig:
     # keeps beside its outputs may change between a run and its resume;
     # the inputs are identified by the resolved files, and the stages key by key below.
     # `plugins` says where a stage's code lives; the stages configured and their settings are what counts.
+    # How patiently the input is read (and how many failures are tolerated) does not change what is made of it.
     NOT_IDENTITY = ("tasks", "workers", "executor", "executor_options", "keep_work", "raw_text", "inputs", "base_url",
-                    "stages", "plugins")
+                    "stages", "plugins", "input_retries", "input_timeout_s", "input_backoff_s", "max_failed_fraction",
+                    "randomize_start_s")
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(retries=self.input_retries, timeout_s=self.input_timeout_s, backoff_s=self.input_backoff_s)
 
     def registry(self):
         from stages.registry import registry_for
@@ -114,8 +127,8 @@ def fingerprint(identity: dict) -> str:
 
 TOP_KEYS = {"input", "executor", "output", "stages", "plugins"}
 SECTION_KEYS = {
-    "input": {"paths", "base_url", "dump"},
-    "executor": {"type", "tasks", "workers", "slurm", "ray"},
+    "input": {"paths", "base_url", "dump", "retries", "timeout_s", "backoff_s", "max_failed_fraction"},
+    "executor": {"type", "tasks", "workers", "randomize_start_s", "slurm", "ray"},
     "output": {"removed_text_chars", "inspect_rate", "inspect_text_chars", "keep_work", "raw_text"},
 }
 
@@ -161,6 +174,38 @@ def validate_stage(cls, params, errors: list[str]) -> dict:
         for problem in cls.Params(**merged).problems():
             errors.append(f"{path}.{problem[0]}: {problem[1]}" if isinstance(problem, tuple) else f"{path}: {problem}")
     return merged
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _parse_input_io(inp: dict, cfg: RunConfig, errors: list[str]):
+    """input.retries, input.timeout_s, input.backoff_s, input.max_failed_fraction."""
+    if "retries" in inp:
+        v = inp["retries"]
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            errors.append(f"input.retries: must be a non-negative integer, got {v!r}")
+        else:
+            cfg.input_retries = v
+    if "timeout_s" in inp:
+        v = inp["timeout_s"]
+        if not _number(v) or v <= 0:
+            errors.append(f"input.timeout_s: must be a positive number of seconds, got {v!r}")
+        else:
+            cfg.input_timeout_s = float(v)
+    if "backoff_s" in inp:
+        v = inp["backoff_s"]
+        if not _number(v) or v < 0:
+            errors.append(f"input.backoff_s: must be a number of seconds >= 0, got {v!r}")
+        else:
+            cfg.input_backoff_s = float(v)
+    if "max_failed_fraction" in inp:
+        v = inp["max_failed_fraction"]
+        if not _number(v) or not 0 <= v <= 1:
+            errors.append(f"input.max_failed_fraction: must be between 0 and 1, got {v!r}")
+        else:
+            cfg.max_failed_fraction = float(v)
 
 
 def _parse_executor(ex: dict, cfg: RunConfig, errors: list[str]):
@@ -242,7 +287,14 @@ def parse_config(raw, source: str = "config") -> RunConfig:
             errors.append(f"input.{key}: expected a string, got {type(inp[key]).__name__}")
         elif key in inp:
             setattr(cfg, attr, inp[key])
+    _parse_input_io(inp, cfg, errors)
     _parse_executor(ex, cfg, errors)
+    if "randomize_start_s" in ex:
+        v = ex["randomize_start_s"]
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            errors.append(f"executor.randomize_start_s: must be a whole number of seconds >= 0, got {v!r}")
+        else:
+            cfg.randomize_start_s = v
     for key in ("tasks", "workers"):
         if key in ex:
             v = ex[key]

@@ -56,24 +56,27 @@ def phase_options(options: dict, phase: str) -> dict:
 
 
 def make_executor(kind: str, options: dict, steps: list, tasks: int, workers: int, logging_dir: str, phase: str,
-                  depends=None, quiet_tasks: bool = False, jobs: int | None = None):
+                  depends=None, quiet_tasks: bool = False, randomize_start_s: int = 0, jobs: int | None = None):
     """quiet_tasks: tasks log to their log files only (local and Ray; a Slurm task's console is its Slurm log).
-    options: executor.<kind>.* (its `phases` entry for this phase applied here). jobs: at most this many Slurm array
-    jobs for the phase's `tasks` (executor.tasks; None: one job per task)."""
+    options: executor.<kind>.* (its `phases` entry for this phase applied here). randomize_start_s: each task first
+    sleeps a random 0..N seconds (datatrove's randomize_start_duration), so thousands of tasks do not open their
+    first files on the same storage in the same second. jobs: at most this many Slurm array jobs for the phase's
+    `tasks` (executor.tasks; None: one job per task)."""
     options = phase_options(options, phase) if options else options
     if kind == "local":
         # datatrove's executors, with tasks that count their progress for the display (stages/compat.py)
         from stages.compat import LocalExecutor
 
         return LocalExecutor(pipeline=steps, tasks=tasks, workers=max(1, min(workers, tasks)),
-                             logging_dir=logging_dir, skip_completed=True, quiet_tasks=quiet_tasks)
+                             logging_dir=logging_dir, skip_completed=True, quiet_tasks=quiet_tasks,
+                             randomize_start_duration=randomize_start_s)
     if kind == "ray":
         from stages.compat import RayExecutor
 
         return RayExecutor(pipeline=steps, tasks=tasks, workers=max(1, min(workers, tasks)),
                            logging_dir=logging_dir, skip_completed=True, quiet_tasks=quiet_tasks,
                            cpus_per_task=options["cpus_per_task"], mem_per_cpu_gb=options["mem_per_cpu_gb"],
-                           gpus_per_task=options["num_gpus"])
+                           gpus_per_task=options["num_gpus"], randomize_start_duration=randomize_start_s)
     if kind == "slurm":
         from stages.compat import SlurmExecutor
 
@@ -99,6 +102,7 @@ def make_executor(kind: str, options: dict, steps: list, tasks: int, workers: in
             logging_dir=logging_dir,
             slurm_logs_folder=os.path.join(options["logs_dir"], phase) if options["logs_dir"] else None,
             skip_completed=True,
+            randomize_start_duration=randomize_start_s,
         )
     raise ValueError(f"unknown executor type {kind!r}")
 

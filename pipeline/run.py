@@ -11,7 +11,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import asdict
 
-from pipeline.build import build_phases
+from pipeline.build import CURATE, build_phases
 from refinery.layout import COMPATIBLE_LAYOUTS, LAYOUT_VERSION, TASK_PER_FILE_IF_ENOUGH_TASKS, RunLayout
 from pipeline.config import RunConfig, fingerprint
 from refinery.lock import LOCK_NAME, FolderLock
@@ -314,8 +314,10 @@ def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool 
     with datatrove_console(quiet):
         for phase in phases:
             start = time.monotonic()
+            # only the tasks that open the input files are spread out in time
             executor = make_executor(cfg.executor, cfg.executor_options, phase.steps, phase.tasks, cfg.workers,
                                      layout.logs(phase.name), phase.name, depends=previous, quiet_tasks=quiet,
+                                     randomize_start_s=cfg.randomize_start_s if phase.name == CURATE else 0,
                                      jobs=cfg.tasks)
             shown = console.phase(phase.name, layout.logs(phase.name), phase.tasks) if watched else nullcontext()
             try:
@@ -338,4 +340,31 @@ def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool 
                     f"and rerun the same command to resume"
                 )
             timings[phase.name] = round(time.monotonic() - start, 2)
-    return {"output": output, "phases": timings, "jobs": jobs}
+    failed = None if cfg.executor == "slurm" else failed_inputs_message(cfg, layout, files)
+    return {"output": output, "phases": timings, "jobs": jobs, "failed_inputs": failed}
+
+
+def failed_input_files(layout: RunLayout) -> set[str]:
+    """The input files the read stage listed in errors/ as failed (not opened, not fetched, or nothing read)."""
+    failed = set()
+    for path in layout.error_files():
+        try:
+            with open(path) as f:
+                entries = json.load(f)
+        except (OSError, ValueError):
+            continue
+        failed.update(e["file"] for e in entries if isinstance(e, dict) and e.get("failed") and "file" in e)
+    return failed
+
+
+def failed_inputs_message(cfg: RunConfig, layout: RunLayout, files: list[str]) -> str | None:
+    """One line when more than input.max_failed_fraction of the input files failed (checked once every phase has
+    written what it could), else None."""
+    if not files:
+        return None
+    failed = len(failed_input_files(layout) & set(files))
+    if failed / len(files) <= cfg.max_failed_fraction:
+        return None
+    return (f"{failed} of {len(files)} input files failed ({100 * failed / len(files):.1f}%, more than "
+            f"input.max_failed_fraction {cfg.max_failed_fraction:g}); they are listed in {layout.errors}/ "
+            f"(`refinery stats {layout.root}` shows them); everything else was written")

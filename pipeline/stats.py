@@ -35,8 +35,12 @@ def _stat_total(value) -> int:
     return int(value)
 
 
+INPUT_PREFIX = "input/"  # the read stage's counts of its files (stages/read.py STAT_RETRIES, STAT_FAILED)
+
+
 def collect_stats(run_dir: str) -> dict:
     per_stage: dict[str, dict] = {}
+    inputs: dict[str, int] = {}
     layout = RunLayout(run_dir)
     for path in layout.task_stats_files():
         with open(path) as f:
@@ -64,6 +68,9 @@ def collect_stats(run_dir: str) -> dict:
                     stage["extra"][label] = stage["extra"].get(label, 0) + total
                 elif label.startswith(STAT_LANGUAGE_PREFIX):
                     _add_language_stat(stage.setdefault("languages", {}), label[len(STAT_LANGUAGE_PREFIX):], total)
+                elif label.startswith(INPUT_PREFIX):
+                    key = label[len(INPUT_PREFIX):]
+                    inputs[key] = inputs.get(key, 0) + total
     stages = []
     order = run_registry(run_dir).funnel()
     for name in list(order) + sorted(set(per_stage) - set(order)):
@@ -85,7 +92,22 @@ def collect_stats(run_dir: str) -> dict:
     if os.path.exists(layout.shards.manifest):
         splits = layout.shards.read_manifest()["splits"]
         tokens = {split: {"rows": info["rows"], "tokens": info["tokens"]} for split, info in splits.items()}
-    return {"stages": stages, "errors": errors, "tokens": tokens}
+    return {"stages": stages, "errors": errors, "tokens": tokens, "input": _input_summary(layout, inputs, errors)}
+
+
+def _input_summary(layout: RunLayout, counts: dict, errors: list[dict]) -> dict:
+    """The run's input files: how many, how many failed (listed in errors/ as failed), reads retried (by kind),
+    and the share of failed files the run tolerates (input.max_failed_fraction)."""
+    try:
+        with open(layout.marker) as f:
+            marker = json.load(f)
+        files = len(marker.get("inputs") or [])
+        limit = (marker.get("config") or {}).get("max_failed_fraction")
+    except (OSError, ValueError, AttributeError):
+        files, limit = None, None
+    retries = {k[len("retries/"):]: v for k, v in sorted(counts.items()) if k.startswith("retries/")}
+    return {"files": files, "failed_files": len({e["file"] for e in errors if e.get("failed")}),
+            "retries": counts.get("retries", 0), "retries_by_kind": retries, "max_failed_fraction": limit}
 
 
 def _add_language_stat(languages: dict, label: str, total: int):
@@ -196,12 +218,19 @@ def format_funnel(stats: dict, documents: int | None = None) -> str:
     if stats.get("tokens"):
         t = stats["tokens"]
         lines.append("tokens in shards: " + ", ".join(f"{k} {v['tokens']:,} ({v['rows']:,} documents)" for k, v in t.items()))
+    io = stats.get("input") or {}
+    if io.get("retries") or io.get("failed_files"):
+        kinds = ", ".join(f"{k} {n:,}" for k, n in io.get("retries_by_kind", {}).items())
+        of = f" of {io['files']:,}" if io.get("files") else ""
+        lines.append(f"input files: {io.get('failed_files', 0):,}{of} failed (listed below as failed); "
+                     f"{io.get('retries', 0):,} reads retried" + (f" ({kinds})" if kinds else ""))
     if documents is not None and documents != last:
         lines.append(f"WARNING: documents/ holds {documents} rows but the last stage kept {last}")
     for e in stats["errors"]:
         recovered = f"; resumed {e['resyncs']}x, {e['skipped_bytes']:,} bytes skipped" if e.get("resyncs") else ""
+        failed = "; failed" if e.get("failed") else ""
         lines.append(f"input error: {printable(e['file'])}: {printable(e['error'])} "
-                     f"({e.get('records_read', 0):,} records read{recovered})")
+                     f"({e.get('records_read', 0):,} records read{recovered}{failed})")
     return "\n".join(lines)
 
 

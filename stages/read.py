@@ -20,6 +20,7 @@ from datatrove.utils.logging import logger
 from stages.base import Drop, RefineryStage
 from stages.registry import key
 from stages.bounded_io import BoundedArchiveIterator, HeadersOverCap, TooLarge, content_stream
+from stages.remote_io import RemoteReadError, RetryPolicy, open_input
 from refinery.atomic import write_json_atomic
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/xhtml", "text/xhtml"})
@@ -27,6 +28,9 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]
 _CC_DUMP = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 _READ_CHUNK = 1 << 20
 ENGINES = ("fastwarc", "warcio")
+# the read stage's counts of its input files that `refinery stats` shows (pipeline/stats.py), beside `files`
+STAT_RETRIES = "input/retries"  # reads retried (and input/retries/<kind>: http_503, timeout, cut, ...)
+STAT_FAILED = "input/failed_files"  # files listed in errors/ with failed: true
 
 
 def _charset_from_content_type(content_type: str) -> str | None:
@@ -128,7 +132,7 @@ class WarcReadStage(RefineryStage):
     @classmethod
     def build(cls, params, ctx):
         ctx.add("curate", cls.order, cls(ctx.files, dump=ctx.cfg.dump, errors_dir=ctx.layout.errors,
-                                         output=ctx.output, **asdict(params)))
+                                         output=ctx.output, retry=ctx.cfg.retry_policy(), **asdict(params)))
 
     @classmethod
     def preflight(cls, params):
@@ -149,6 +153,7 @@ class WarcReadStage(RefineryStage):
         errors_dir: str | None = None,
         output=None,
         engine: str = ReadParams.engine,
+        retry: RetryPolicy | None = None,
     ):
         super().__init__(output)
         if engine not in ENGINES:
@@ -158,6 +163,7 @@ class WarcReadStage(RefineryStage):
         self.dump = dump
         self.max_record_bytes = max_record_bytes
         self.errors_dir = errors_dir
+        self.retry = retry or RetryPolicy()
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
@@ -175,10 +181,19 @@ class WarcReadStage(RefineryStage):
             write_json_atomic(os.path.join(self.errors_dir, f"{rank:05d}.json"), errors)
 
     # -- files -------------------------------------------------------------------------------------------------
+    def open_input(self, path: str):
+        """The file as a seekable byte stream; over HTTP(S) and backends without retries of their own, one that
+        retries and resumes (stages/remote_io.py), each retry counted in the stats."""
+        return open_input(path, self.retry, self._count_retry)
+
+    def _count_retry(self, kind: str):
+        self.stat_update(STAT_RETRIES, f"{STAT_RETRIES}/{kind}")
+
     def read_file(self, path: str, errors: list[dict]) -> Iterator[tuple[Document, Drop | None]]:
         """Every record of one file; a damaged stretch is skipped to the next record start and listed."""
         state = {"records": 0, "dump": self.dump or _dump_from_path(path), "end": 0}
         start, tried, first_error, skipped, resyncs = 0, set(), None, 0, 0
+        unavailable = False  # the file could not be opened or fetched (missing, refused, retries spent)
         resyncable = True  # False once read as one gzip stream, whose offsets are not file offsets
         kind = ""  # the kind of file, looked at on the first error only, not for every file
         # FastWARC reads local files; a remote file object (HTTP, S3) is read by warcio: re-reading the stretch FastWARC
@@ -187,7 +202,7 @@ class WarcReadStage(RefineryStage):
         while True:
             tried.add(start)
             try:
-                with fsspec.open(path, "rb") as f:
+                with self.open_input(path) as f:
                     if fast:  # once per file, from its start; warcio reads whatever FastWARC leaves
                         fast = False
                         # the offset handed over is not added to `tried`: warcio may resync onto it as it would alone
@@ -208,7 +223,7 @@ class WarcReadStage(RefineryStage):
             # the first record, but decompressing the whole stream and parsing that recovers every record
             if start == 0 and "non-chunked gzip" in str(error):
                 try:
-                    with fsspec.open(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as f:
+                    with self.open_input(path) as raw, gzip.GzipFile(fileobj=raw) as f:
                         yield from self._records(BoundedArchiveIterator(f, arc2warc=False), path, state, skip=state["records"])
                     break
                 except Exception as e:  # noqa: BLE001
@@ -219,13 +234,15 @@ class WarcReadStage(RefineryStage):
                 continue
             message = describe_read_error(error)
             first_error = first_error or f"at byte {max(state['end'], start)}: {message}"
+            unavailable = unavailable or isinstance(error, UNAVAILABLE)
             # go on at the next place a record can start after the last record read whole; what lies between
-            # is lost (a damaged member, a record whose Content-Length was wrong) and its size is reported
-            if kind == "":
-                kind = _archive_kind(path)
+            # is lost (a damaged member, a record whose Content-Length was wrong) and its size is reported.
+            # A file that cannot be opened or fetched (retries spent) is given up: no request more for it
+            if kind == "" and not unavailable:
+                kind = _archive_kind(path, self.open_input)
             resume = None
-            if kind and resyncable and resyncs < _MAX_RESYNCS:
-                resume = _next_record_start(path, kind, state["end"], tried)
+            if kind and resyncable and resyncs < _MAX_RESYNCS and not unavailable:
+                resume = _next_record_start(path, kind, state["end"], tried, self.open_input)
             logger.warning(
                 f"[read] {path}: {message} after {state['records']} records; "
                 + (f"resuming at byte {resume}" if resume is not None else "giving up on the rest of the file")
@@ -240,15 +257,22 @@ class WarcReadStage(RefineryStage):
             first_error = "no records found (empty file)"
         if first_error:
             self.stat_update("file_errors")
-            errors.append({"file": path, "error": first_error, **_file_facts(path), "records_read": state["records"],
-                           "resyncs": resyncs, "skipped_bytes": skipped})
+            # failed: nothing of the file could be used, or reading it stopped on an I/O failure; such files are
+            # what input.max_failed_fraction counts (a damaged file read around its damage is not failed)
+            failed = unavailable or state["records"] == 0
+            if failed:
+                self.stat_update(STAT_FAILED)
+            facts = ({"size": None, "format": "unreadable"} if unavailable and not _is_local(path)
+                     else _file_facts(path, self.open_input))
+            errors.append({"file": path, "error": first_error, **facts, "records_read": state["records"],
+                           "resyncs": resyncs, "skipped_bytes": skipped, "failed": failed})
 
     def _fast_records(self, f, path: str, state: dict):
         """The records FastWARC reads and vouches for (see stages/fastwarc_io.py), from the file's start.
         Returns where warcio goes on: (offset, records at that offset already read, when not a file offset)."""
         from stages.fastwarc_io import FastRecord, fast_iterator
 
-        kind = _archive_kind(path)
+        kind = _archive_kind(path, self.open_input)
         if kind not in ("gzip", "warc"):  # ARC, or no archive at all: warcio's alone
             return 0, 0
         basename = os.path.basename(path)
@@ -285,8 +309,8 @@ class WarcReadStage(RefineryStage):
         """Where warcio takes over: FastWARC's stream_pos is a file offset in an uncompressed file and in one
         gzip member per record, not inside a whole-file gzip stream; there warcio reads from the start and
         passes over the records already read."""
-        kind = _archive_kind(path)
-        if offset > 0 and kind in ("gzip", "warc") and _record_starts_at(path, kind, offset):
+        kind = _archive_kind(path, self.open_input)
+        if offset > 0 and kind in ("gzip", "warc") and _record_starts_at(path, kind, offset, self.open_input):
             state["end"] = max(state["end"], offset)
             return offset, 0
         return 0, state["records"]
@@ -324,8 +348,8 @@ class WarcReadStage(RefineryStage):
             # count it in the length); otherwise the length was wrong, the payload cannot be trusted, and the
             # next record may start anywhere inside what warcio took for this one
             warnings = iterator.err_count
-            kind = _archive_kind(path)
-            if kind in ("warc", "arc") and _record_starts_at(path, kind, state["end"]):
+            kind = _archive_kind(path, self.open_input)
+            if kind in ("warc", "arc") and _record_starts_at(path, kind, state["end"], self.open_input):
                 yield doc, verdict
                 raise MisalignedRecord("", resume_at=state["end"])
             verdict = Drop("bad_length", value=float(length), detail="record not followed by a blank line: wrong Content-Length")
@@ -347,6 +371,8 @@ class WarcReadStage(RefineryStage):
         doc = Document(text="", id=record_id, metadata=metadata)
         try:
             return doc, self._judge(record, doc)
+        except RemoteReadError:  # the file's bytes stopped coming (retries spent): the file ends here, listed
+            raise
         except Exception as e:  # noqa: BLE001 - one bad record must not end the file
             return doc, self.error_drop(doc, e)
 
@@ -369,6 +395,8 @@ class WarcReadStage(RefineryStage):
             payload = content_stream(record, self.max_record_bytes).read(self.max_record_bytes + 1)
         except TooLarge as e:
             return Drop("too_large", value=float(e.value if e.value is not None else record.length or 0), detail=str(e))
+        except RemoteReadError:
+            raise
         except Exception as e:  # noqa: BLE001 - broken chunked or content encoding
             return Drop("undecodable", detail=f"{type(e).__name__} while decoding the payload")
         encoding = (_header(http, "Content-Encoding") or "").lower()
@@ -400,6 +428,8 @@ class WarcReadStage(RefineryStage):
             return
         try:
             body = record.content_stream().read(65536).decode("utf-8", "replace")
+        except RemoteReadError:
+            raise
         except Exception:  # noqa: BLE001 - a broken warcinfo only costs us the dump name
             return
         for line in body.splitlines():
@@ -407,6 +437,10 @@ class WarcReadStage(RefineryStage):
             if key.strip().lower() == "ispartof" and value.strip():
                 state["dump"] = value.strip()
                 return
+
+
+# a file that cannot be opened or fetched: given up at once, no resync tried
+UNAVAILABLE = (RemoteReadError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 
 class ReadError(Exception):
@@ -433,11 +467,11 @@ def describe_read_error(error: BaseException) -> str:
     return f"{name}: the bytes here could not be read as an archive"
 
 
-def _file_facts(path: str) -> dict:
+def _file_facts(path: str, opener=fsspec.open) -> dict:
     """The file's size and a guess of its format from its first bytes (never the bytes themselves)."""
     facts = {"size": None, "format": "unreadable"}
     try:
-        with fsspec.open(path, "rb") as f:
+        with opener(path) as f:
             head = f.read(4096)
             facts["size"] = f.size if isinstance(getattr(f, "size", None), int) else None
     except Exception:  # noqa: BLE001 - a missing or unreadable file has no facts beyond its error
@@ -490,9 +524,9 @@ _RECORD_AT = {k: re.compile(v) for k, v in _RECORD_HEAD.items()}
 _MAX_RESYNCS = 1000  # per file: random bytes can look like record starts; give up after this many tries
 
 
-def _archive_kind(path: str) -> str | None:
+def _archive_kind(path: str, opener=fsspec.open) -> str | None:
     try:
-        with fsspec.open(path, "rb") as f:
+        with opener(path) as f:
             head = f.read(16)
     except Exception:  # noqa: BLE001 - unreadable: read_file reports the error itself
         return None
@@ -509,17 +543,17 @@ def _kind_of(head: bytes) -> str | None:
     return None
 
 
-def _record_starts_at(path: str, kind: str, offset: int) -> bool:
-    with fsspec.open(path, "rb") as f:
+def _record_starts_at(path: str, kind: str, offset: int, opener=fsspec.open) -> bool:
+    with opener(path) as f:
         f.seek(offset)
         return bool(_RECORD_AT[kind].match(f.read(65536)))
 
 
-def _next_record_start(path: str, kind: str, after: int, tried: set) -> int | None:
+def _next_record_start(path: str, kind: str, after: int, tried: set, opener=fsspec.open) -> int | None:
     """Offset of the first place at or after `after` where a record of this kind can start, not tried yet."""
     pattern, overlap = _RECORD_START[kind], 65536
     lead = 0 if kind == "gzip" else 1
-    with fsspec.open(path, "rb") as f:
+    with opener(path) as f:
         f.seek(max(0, after - lead))
         base = after - lead
         buf = b"\n" if (lead and after == 0) else b""

@@ -68,11 +68,19 @@ def test_a_run_over_the_whole_corpus_completes_and_accounts_for_everything(corpu
     cfg_path.write_text(yaml.safe_dump(cfg))
     out = str(tmp_path / "run")
     # the user's own listing of absolute paths: entries out of the (default) base are read only when allowed
-    refinery("run", str(cfg_path), "--input", str(listing), "--output", out, "--allow-foreign-entries")
+    proc = refinery("run", str(cfg_path), "--input", str(listing), "--output", out, "--allow-foreign-entries",
+                    check=False)
+    # the files nothing could be read from are failed: far more than input.max_failed_fraction (0.01) of this
+    # corpus, so the run ends with exit status 1 and one line, after writing everything (checked below)
+    failed = {c.name for c in cases if c.listed and all(o == "lost" for o in c.outcome.values())}
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    n_files = len([p for c in cases for p in c.files]) + 1
+    assert f"refinery: error: {len(failed)} of {n_files} input files failed" in proc.stderr
 
     stats = stats_json(out)
     listed = {os.path.basename(e["file"]) for e in stats["errors"]}
     assert listed == {c.name for c in cases if c.listed}
+    assert {os.path.basename(e["file"]) for e in stats["errors"] if e["failed"]} == failed
     by_stage = {s["name"]: s for s in stats["stages"]}
     read = by_stage["read"]
     expected = collections.Counter(o for c in cases for o in c.outcome.values() if o != "lost")
