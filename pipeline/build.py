@@ -3,6 +3,7 @@
 Phases (each a datatrove executor with its own logging dir, logs/<phase>/):
   curate          read -> url_filter -> extract -> language -> quality filters -> [URL keys] -> [text hashes]
                   -> [minhash signatures] -> [quality_classifier scores] -> work/filtered/<task>.parquet
+                  (one task per input file: task r reads the run's file r)
   dedup_keys      (only with url_dedup or exact_dedup) one document per URL, then per text, among those left
   dedup_buckets   (only with minhash_dedup) band-wise links between documents sharing a band hash
   dedup_clusters  (only with minhash_dedup) union-find, one keeper per cluster among the documents still alive
@@ -11,11 +12,17 @@ Phases (each a datatrove executor with its own logging dir, logs/<phase>/):
                   GPU nodes (executor.<type>.phases.quality_score)
   quality_cutoff  (only with quality_classifier's keep_fraction) one task: the (score, id) cutoff of the whole run
   finalize        work/filtered/<task> -> [url_dedup] -> [exact_dedup] -> [minhash_dedup] -> [quality_classifier]
-                  -> [decontaminate] -> [pii] -> documents/<task>.parquet
+                  -> [decontaminate] -> [pii] -> documents/<task>.parquet (one task per input file)
   [tokenize]      documents/ -> tokenizer/, shards/
   cleanup         (unless output.keep_work) deletes work/filtered/: whole texts, unscrubbed. A phase of its own,
                   so it runs only once every finalize task has completed (a rerun of a half-finished finalize
                   still finds its inputs) and, done once, is skipped by reruns like any completed phase
+
+The unit of work, and of resume, is the input file: curate and finalize run one datatrove task per input file, so a
+task's completion marker, its stats file and its outputs (work/filtered/<task>, documents/<task>, removed/<stage>/<task>,
+the dedup stages' per-task files) are those of one file, and a rerun after a kill redoes only the files whose task had
+not completed. `executor.tasks` does not change what a task is: it is how many jobs a cluster executor runs the tasks
+in (pipeline/executors.py).
 """
 
 from dataclasses import asdict, dataclass, field
@@ -48,11 +55,13 @@ class _PhaseDraft:
 
 class BuildContext:
     """What a stage's `build` sees: the run (cfg, files, layout, tasks), the params of every configured stage, the
-    shared StageOutput, and `add`/`add_phase` to place its steps."""
+    shared StageOutput, and `add`/`add_phase` to place its steps. `tasks`: the number of curate and finalize tasks,
+    one per input file (task r reads file r: the read stage gives rank r of N the files r, r+N, ...); a document is
+    addressed across phases by (task, row)."""
 
     def __init__(self, cfg: RunConfig, files: list[str], layout: RunLayout, registry):
         self.cfg, self.files, self.layout, self.registry = cfg, files, layout, registry
-        self.tasks = max(1, min(cfg.tasks, len(files)))
+        self.tasks = max(1, len(files))
         self.params = {name: registry.get(name).Params(**values) for name, values in cfg.stages.items()}
         scrubbing = [registry.get(n) for n in cfg.stages if registry.get(n).scrubs_text]
         scrub = None if cfg.raw_text or not scrubbing else (scrubbing[0], asdict(self.params[scrubbing[0].name]))

@@ -225,8 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a Common Crawl snapshot: reads {base-url}/crawl-data/SNAPSHOT/warc.paths.gz")
     r.add_argument("--limit-files", type=int, metavar="N", help="only the first N input files (e.g. of a snapshot)")
     r.add_argument("--output", help="run folder (default: runs/<config file stem>)")
-    r.add_argument("--tasks", type=int, help="number of tasks (input files are split between them)")
-    r.add_argument("--workers", type=int, help="tasks run at the same time")
+    r.add_argument("--tasks", type=int, help="Slurm array jobs per phase (a task is an input file; no effect locally or on Ray)")
+    r.add_argument("--workers", type=int, help="tasks (input files) run at the same time")
     r.add_argument("--overwrite", action="store_true",
                    help="delete the outputs of a different run found in the output folder (only what refinery wrote)")
     r.add_argument("--allow-foreign-entries", action="store_true",

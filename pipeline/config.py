@@ -49,12 +49,13 @@ class RunConfig:
 
     plugins: list[str] = field(default_factory=list)  # "package.module:Class" stage classes beyond the built-in ones
 
-    # Where a run executes, how fast, and what it keeps beside its outputs may change between a run and its resume;
+    # Where a run executes, how fast (tasks, workers: a task is an input file whatever their number), and what it
+    # keeps beside its outputs may change between a run and its resume;
     # the inputs are identified by the resolved files, and the stages key by key below.
     # `plugins` says where a stage's code lives; the stages configured and their settings are what counts.
     # How patiently the input is read (and how many failures are tolerated) does not change what is made of it.
-    NOT_IDENTITY = ("workers", "executor", "executor_options", "keep_work", "raw_text", "inputs", "base_url", "stages",
-                    "plugins", "input_retries", "input_timeout_s", "input_backoff_s", "max_failed_fraction",
+    NOT_IDENTITY = ("tasks", "workers", "executor", "executor_options", "keep_work", "raw_text", "inputs", "base_url",
+                    "stages", "plugins", "input_retries", "input_timeout_s", "input_backoff_s", "max_failed_fraction",
                     "randomize_start_s")
 
     def retry_policy(self) -> RetryPolicy:

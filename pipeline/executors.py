@@ -5,8 +5,15 @@ refinery checks every task completed before starting the next. On Slurm, `refine
 a job array chained to the previous one by an `afterok` dependency (curation -> dedup buckets -> dedup clusters
 -> finalize -> tokenizer -> cleanup) and returns; `refinery stats DIR` shows progress, and rerunning the command
 resubmits only the tasks not completed.
+
+A phase's tasks are its units of work and of resume (curate and finalize: one per input file, pipeline/build.py);
+`executor.tasks` (`jobs` here) is how many Slurm array jobs run them, each running its share of the tasks one after
+another (datatrove's tasks_per_job). Locally `workers` processes run the tasks; on Ray every task is a Ray task and
+`workers` of them run at once (datatrove's Ray tasks_per_job would run a job's tasks at the same time, in one
+task's CPUs).
 """
 
+import math
 import os
 
 EXECUTOR_TYPES = ("local", "slurm", "ray")
@@ -49,11 +56,12 @@ def phase_options(options: dict, phase: str) -> dict:
 
 
 def make_executor(kind: str, options: dict, steps: list, tasks: int, workers: int, logging_dir: str, phase: str,
-                  depends=None, quiet_tasks: bool = False, randomize_start_s: int = 0):
+                  depends=None, quiet_tasks: bool = False, randomize_start_s: int = 0, jobs: int | None = None):
     """quiet_tasks: tasks log to their log files only (local and Ray; a Slurm task's console is its Slurm log).
     options: executor.<kind>.* (its `phases` entry for this phase applied here). randomize_start_s: each task first
     sleeps a random 0..N seconds (datatrove's randomize_start_duration), so thousands of tasks do not open their
-    first files on the same storage in the same second."""
+    first files on the same storage in the same second. jobs: at most this many Slurm array jobs for the phase's
+    `tasks` (executor.tasks; None: one job per task)."""
     options = phase_options(options, phase) if options else options
     if kind == "local":
         # datatrove's executors, with tasks that count their progress for the display (stages/compat.py)
@@ -70,14 +78,15 @@ def make_executor(kind: str, options: dict, steps: list, tasks: int, workers: in
                            cpus_per_task=options["cpus_per_task"], mem_per_cpu_gb=options["mem_per_cpu_gb"],
                            gpus_per_task=options["num_gpus"], randomize_start_duration=randomize_start_s)
     if kind == "slurm":
-        from datatrove.executor.slurm import SlurmPipelineExecutor
+        from stages.compat import SlurmExecutor
 
         sbatch_args = dict(options["sbatch_args"] or {})
         if options["gres"]:
             sbatch_args["gres"] = options["gres"]
-        return SlurmPipelineExecutor(
+        return SlurmExecutor(
             pipeline=steps,
             tasks=tasks,
+            tasks_per_job=math.ceil(tasks / max(1, min(jobs or tasks, tasks))),
             workers=workers,  # at most this many array tasks at once
             time=options["time"],
             partition=options["partition"],

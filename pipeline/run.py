@@ -12,7 +12,7 @@ from contextlib import nullcontext
 from dataclasses import asdict
 
 from pipeline.build import CURATE, build_phases
-from refinery.layout import COMPATIBLE_LAYOUTS, LAYOUT_VERSION, RunLayout
+from refinery.layout import COMPATIBLE_LAYOUTS, LAYOUT_VERSION, TASK_PER_FILE_IF_ENOUGH_TASKS, RunLayout
 from pipeline.config import RunConfig, fingerprint
 from refinery.lock import LOCK_NAME, FolderLock
 from pipeline.preflight import check_dependencies
@@ -128,7 +128,8 @@ def recorded_identity(marker: dict, registry) -> dict:
     config = marker.get("config") or {}
     known = {f.name for f in dataclasses.fields(RunConfig)}
     old = RunConfig(**{k: v for k, v in config.items() if k in known})
-    return {"layout": 1, "settings": old.settings(registry), "versions": {}, "inputs": marker.get("inputs", [])}
+    return {"layout": 1, "settings": {**old.settings(registry), "tasks": old.tasks}, "versions": {},
+            "inputs": marker.get("inputs", [])}
 
 
 def _flatten(settings: dict) -> dict:
@@ -139,11 +140,22 @@ def _flatten(settings: dict) -> dict:
     return flat
 
 
+def _old_tasks(old: dict) -> int:
+    """The number of curate tasks a run of layout 1 or 2 ran: min(executor.tasks, files), at least 1."""
+    return max(1, min(old.get("settings", {}).get("tasks", RunConfig.tasks), len(old.get("inputs") or [])))
+
+
 def identity_differences(old: dict, new: dict) -> list[str]:
     """Why a folder's run is not this run, in words (empty when this run continues it)."""
-    if old.get("layout") not in COMPATIBLE_LAYOUTS:
-        return [f"it was written with run layout {old.get('layout')}, which this refinery (layout {LAYOUT_VERSION}) "
-                f"cannot continue"]
+    layout = old.get("layout")
+    if layout not in COMPATIBLE_LAYOUTS and not (
+            layout in TASK_PER_FILE_IF_ENOUGH_TASKS and _old_tasks(old) == max(1, len(old.get("inputs") or []))):
+        why = (f" (its {_old_tasks(old)} tasks each read a share of its {len(old.get('inputs') or [])} input files; "
+               f"this refinery runs one task per input file)" if layout in TASK_PER_FILE_IF_ENOUGH_TASKS else "")
+        return [f"it was written with run layout {layout}, which this refinery (layout {LAYOUT_VERSION}) "
+                f"cannot continue{why}"]
+    # executor.tasks was part of a run's identity before the task became the input file (layout 3)
+    old = {**old, "settings": {k: v for k, v in old.get("settings", {}).items() if k != "tasks"}}
     out = []
     for stage in sorted(set(old.get("versions", {})) | set(new["versions"])):
         a, b = old.get("versions", {}).get(stage, 1), new["versions"].get(stage, 1)
@@ -305,7 +317,8 @@ def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool 
             # only the tasks that open the input files are spread out in time
             executor = make_executor(cfg.executor, cfg.executor_options, phase.steps, phase.tasks, cfg.workers,
                                      layout.logs(phase.name), phase.name, depends=previous, quiet_tasks=quiet,
-                                     randomize_start_s=cfg.randomize_start_s if phase.name == CURATE else 0)
+                                     randomize_start_s=cfg.randomize_start_s if phase.name == CURATE else 0,
+                                     jobs=cfg.tasks)
             shown = console.phase(phase.name, layout.logs(phase.name), phase.tasks) if watched else nullcontext()
             try:
                 with shown:

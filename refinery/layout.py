@@ -29,8 +29,13 @@ from refinery.lock import LOCK_NAME
 # What a run folder's files mean. Bumped when a folder written by an older refinery cannot be continued by this
 # one (a Parquet schema, a file's place or meaning changed): such a folder is refused with a message, never
 # silently redone. Version 1: every folder written before the version was recorded.
-LAYOUT_VERSION = 2
-COMPATIBLE_LAYOUTS = (1, 2)  # older layouts this refinery continues (1 and 2 differ only in what run.json records)
+# Version 3: curate and finalize run one task per input file (task r: file r); before, min(executor.tasks, files)
+# tasks each read a share of the files.
+LAYOUT_VERSION = 3
+COMPATIBLE_LAYOUTS = (3,)
+# older layouts (1 and 2 differ only in what run.json records) whose folders this refinery continues when their
+# tasks were already one per input file (no more input files than executor.tasks)
+TASK_PER_FILE_IF_ENOUGH_TASKS = (1, 2)
 
 MANIFEST = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"

@@ -5,6 +5,10 @@ Hooks:
   TaskConsole._run_for_rank   wraps datatrove's per-task entry point (`PipelineExecutor._run_for_rank`, also
                               defined by RayPipelineExecutor) to count the documents each task reads and the
                               warnings it logs, into logs/<phase>/progress/<task>, for `refinery run`'s display.
+  SlurmExecutor._run_for_rank datatrove's SlurmPipelineExecutor runs the ranks of one array job (`tasks_per_job`)
+                              one after another with the same pipeline objects: each rank gets a fresh copy of the
+                              pipeline here, as LocalPipelineExecutor does, so its stats file counts its own rank only
+                              (tested in tests/test_scale.py, with the fake Slurm).
   quiet_task_logger           datatrove's `add_task_logger`, looked up by `_run_for_rank` as a global of the module
                               defining it, adds a console sink (sys.stderr, INFO) for every task: with it quiet, a
                               task logs only to logs/<phase>/logs/task_NNNNN.log.
@@ -51,6 +55,7 @@ again.
 """
 
 import contextlib
+import copy
 import importlib
 import os
 import sys
@@ -59,6 +64,7 @@ import time
 
 from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.executor.ray import RayPipelineExecutor
+from datatrove.executor.slurm import SlurmPipelineExecutor
 from datatrove.io import safely_create_file
 from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, ELLIPSIS, END_PUNCTUATION, POLICY_SUBSTRINGS
 from datatrove.pipeline.filters.url_filter import URLFilter
@@ -271,6 +277,19 @@ class RayExecutor(TaskConsole, RayPipelineExecutor):
     pass
 
 
+class SlurmExecutor(SlurmPipelineExecutor):
+    """datatrove's Slurm executor, each rank of an array job run with its own copy of the pipeline: datatrove's
+    reuses the step objects for every rank of a job, whose stats (the funnel) would then add up across ranks."""
+
+    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1):
+        steps = self.pipeline
+        self.pipeline = copy.deepcopy(steps)
+        try:
+            return super()._run_for_rank(rank, local_rank, node_rank)
+        finally:
+            self.pipeline = steps
+
+
 # -- the quality filters -------------------------------------------------------------------------------------------
 filter_verdict = _internal("filter_verdict", "datatrove.pipeline.filters.base_filter", "get_filter_result")
 
@@ -374,12 +393,27 @@ get_list = _internal("OfflineURLFilter", "datatrove.pipeline.filters.url_filter"
 URL_LISTS_TAR = "url_filterblacklistsv0_3_0.tar.gz"  # in ASSETS_PATH; also the name datatrove locks its extraction by
 
 
+_TLDEXTRACT = []  # this process's offline TLDExtract
+
+
+def _process_tldextract():
+    """One offline TLDExtract per process, kept for every task it runs: each would parse the bundled suffix list
+    again (~0.3 s)."""
+    if not _TLDEXTRACT:
+        from tldextract import TLDExtract
+
+        class ProcessTLDExtract(TLDExtract):
+            def __reduce__(self):  # to another process (a task's copy of the pipeline): that process's own
+                return _process_tldextract, ()
+
+        _TLDEXTRACT.append(ProcessTLDExtract(suffix_list_urls=(), cache_dir=None))
+    return _TLDEXTRACT[0]
+
+
 def offline_tldextract(url_filter):
     """datatrove's URLFilter builds TLDExtract(), which fetches the public suffix list on first use and stalls for
     minutes offline: the snapshot bundled with tldextract instead."""
-    from tldextract import TLDExtract
-
-    url_filter.tldextractor = TLDExtract(suffix_list_urls=(), cache_dir=None)
+    url_filter.tldextractor = _process_tldextract()
 
 
 class OfflineURLFilter(URLFilter):

@@ -104,6 +104,24 @@ def dead_nodes(folders: list[str], tasks: int) -> np.ndarray:
     return np.unique(np.concatenate(nodes))
 
 
+def _whole_keys(blocks):
+    """The merge's blocks (each the rows of a range of keys), regrouped so that all rows of a key are in one block:
+    the merge can cut between rows of the same key (a file's rows of one key on both sides of one of its batches),
+    and each block keeps one document per key. The rows of a block's largest key wait for the next block, as
+    later blocks hold no smaller key."""
+    carry = None
+    for block, _ in blocks:
+        if carry is not None:
+            block = pa.concat_tables([carry, block])
+        keys = block["key"].to_numpy()
+        last = keys == keys.max()
+        carry = block.filter(pa.array(last))
+        if not last.all():
+            yield block.filter(pa.array(~last))
+    if carry is not None:
+        yield carry
+
+
 def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """values[i] in sorted_set, by binary search (np.isin sorts the set again on every call)."""
     if not len(sorted_set):
@@ -149,7 +167,8 @@ class KeyMergeStep(PipelineStep):
         dead = dead_nodes(self.removed_before, self.tasks)
         out: list[pa.Table] = []
         removed = groups = 0
-        for block, _ in _merged_blocks(files, key="key", task_shifts=shifts):
+        blocks = _merged_blocks(files, key="key", task_shifts=shifts, scratch=self.files.work_dir)
+        for block in _whole_keys(blocks):
             task = block["task"].to_numpy().astype(np.int64)
             node = (task << _TASK_SHIFT) | block["index"].to_numpy().astype(np.int64)
             alive = ~_member(node, dead)
@@ -192,12 +211,14 @@ class KeyMergeStep(PipelineStep):
         self.stat_update("keys", value=groups)
         self.stat_update("to_remove", value=removed)
         table = pa.concat_tables(out) if out else None
+        if table is not None:  # sorted once for all tasks (one per input file: tens of thousands), then sliced
+            table = table.take(pc.sort_indices(table, sort_keys=[("task", "ascending"), ("index", "ascending")]))
+            bounds = np.searchsorted(table["task"].to_numpy(), np.arange(self.tasks + 1), side="left")
         for t in range(self.tasks):
             if table is None:
                 mine = KEY_REMOVE_SCHEMA.empty_table()
             else:
-                mine = table.filter(pc.equal(table["task"], t))
-                mine = mine.take(pc.sort_indices(mine, sort_keys=[("index", "ascending")]))
+                mine = table.slice(int(bounds[t]), int(bounds[t + 1] - bounds[t]))
                 mine = pa.Table.from_arrays([mine[n] for n in KEY_REMOVE_SCHEMA.names], schema=KEY_REMOVE_SCHEMA)
             write_table_atomic(self.files.remove_path(t), mine)
         if self.meta is not None:  # written last: its presence says the stored keys are whole

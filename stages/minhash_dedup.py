@@ -19,6 +19,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import unicodedata
 from dataclasses import asdict, dataclass
 
@@ -35,7 +36,7 @@ from stages.profiles import CHAR_NGRAM, DEFAULT, profile_for
 from stages.word_tokens import word_tokenizer
 from stages.registry import key
 from stages.documents import ROW_KEY
-from refinery.atomic import AtomicParquetWriter, write_json_atomic, write_table_atomic
+from refinery.atomic import AtomicParquetWriter, temp_path_for, write_json_atomic, write_table_atomic
 from refinery.layout import RunLayout
 from refinery.schema import CLUSTER_SIZE_SCHEMA, EDGE_SCHEMA, REMOVE_SCHEMA, SIGNATURE_SCHEMA
 
@@ -215,12 +216,47 @@ def _batches(file: pq.ParquetFile, rows: int, task_shift: int = 0):
             group, size = [], 0
 
 
-def _merged_blocks(files: list[str], key: str = "band_hash", task_shifts: list[int] | None = None):
+MAX_MERGE_FILES = 256  # files a merge reads at once: more are first merged in groups of this many, into scratch files
+
+
+def _merged_blocks(files: list[str], key: str = "band_hash", task_shifts: list[int] | None = None,
+                   scratch: str | None = None):
     """The rows of sorted signature files as a series of (table, band hashes) blocks, each holding every row
-    of a range of hashes (so the blocks, each sorted, make the merge of the files). A streaming k-way merge a
-    block at a time, with no Python object per row: each file has one record batch buffered; every buffered
-    row whose hash is at most the smallest last buffered hash of the files that have more rows can go out, as
-    nothing still unread sorts before it."""
+    of a range of hashes (so the blocks, each sorted, make the merge of the files). A run has a file per task and
+    a task per input file (a snapshot: ~90,000): past MAX_MERGE_FILES files, groups of files are merged first
+    into sorted files under `scratch` (a temporary folder inside it, removed when done), so open files and
+    buffered rows stay bounded whatever the number of tasks."""
+    if len(files) <= MAX_MERGE_FILES:
+        yield from _merge_files(files, key, task_shifts)
+        return
+    if scratch is None:
+        raise ValueError(f"merging {len(files)} files needs a scratch folder")
+    shifts = task_shifts or [0] * len(files)
+    folder = temp_path_for(os.path.join(scratch, f"merge-{key}"))  # this process's: swept if it is killed
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    try:
+        groups = []
+        for start in range(0, len(files), MAX_MERGE_FILES):
+            path = os.path.join(folder, f"{len(groups):06d}.parquet")
+            schema = pq.read_schema(files[start])
+            with pq.ParquetWriter(path, schema) as out:
+                for block, _ in _merge_files(files[start:start + MAX_MERGE_FILES], key,
+                                             shifts[start:start + MAX_MERGE_FILES]):
+                    # a block is the rows of a range of keys from several files: sorted here, as every input is
+                    block = block.take(pc.sort_indices(block, sort_keys=[(key, "ascending")] + _SORT_KEYS[1:]))
+                    out.write_table(block.cast(schema), row_group_size=_MERGE_ROWS)  # task numbers shifted
+            groups.append(path)
+        yield from _merged_blocks(groups, key, None, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _merge_files(files: list[str], key: str, task_shifts: list[int] | None):
+    """_merged_blocks over files few enough to read at once. A streaming k-way merge a block at a time, with no
+    Python object per row: each file has one record batch buffered; every buffered row whose hash is at most the
+    smallest last buffered hash of the files that have more rows can go out, as nothing still unread sorts
+    before it."""
     batch_rows = max(_MIN_BATCH_ROWS, _MERGE_ROWS // max(1, len(files)))
     readers = [pq.ParquetFile(f) for f in files]
     left = [r.metadata.num_rows for r in readers]  # rows not yet in a buffer
@@ -287,7 +323,7 @@ class MinhashBucketStep(PipelineStep):
                 # head: first row of the bucket of last_hash, the previous block's last hash; that bucket may go on
                 # in this block, and its head sorts before every row still to come with that hash
                 head, last_hash, edges, pending = None, None, 0, []
-                for block, hashes in _merged_blocks(files, task_shifts=shifts):
+                for block, hashes in _merged_blocks(files, task_shifts=shifts, scratch=cfg.work_dir):
                     order = np.argsort(hashes, kind="stable")
                     h = hashes[order]
                     # nearly every bucket is a single document: only the rows of buckets of two or more (or of
@@ -335,6 +371,13 @@ class MinhashBucketStep(PipelineStep):
 
 
 _TASK_SHIFT = 40  # a document's node number in the cluster phase: task << 40 | index
+
+
+def _by_task(task: np.ndarray, index: np.ndarray, tasks: int) -> tuple[np.ndarray, np.ndarray]:
+    """(order, bounds): positions sorted by (task, index); those of task t are order[bounds[t]:bounds[t + 1]] (tasks
+    at or past `tasks`, an earlier run's, in none)."""
+    order = np.lexsort((index, task))
+    return order, np.searchsorted(task[order], np.arange(tasks + 1), side="left")
 
 
 def _distinct_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -469,9 +512,12 @@ class MinhashClusterStep(PipelineStep):
                                 type=pa.string())
         keepers = np.flatnonzero((root == np.arange(len(nodes))) & (size > 1))  # by number
         keeper_node = by_number[keepers]
+        # one pass over the rows for all tasks (a run has a task per input file: tens of thousands), each task's
+        # rows in index order
+        removed_by_task, removed_bounds = _by_task(removed_task, removed_index, self.tasks)
+        kept_by_task, kept_bounds = _by_task(tasks[keeper_node], indices[keeper_node], self.tasks)
         for task in range(self.tasks):
-            mine = np.flatnonzero(removed_task == task)
-            mine = mine[np.argsort(removed_index[mine], kind="stable")]
+            mine = removed_by_task[removed_bounds[task]:removed_bounds[task + 1]]
             table = pa.Table.from_arrays(
                 [
                     pa.array(removed_index[mine]),
@@ -482,8 +528,7 @@ class MinhashClusterStep(PipelineStep):
                 schema=REMOVE_SCHEMA,
             )
             write_table_atomic(cfg.remove_path(task), table)
-            mine = np.flatnonzero(tasks[keeper_node] == task)
-            mine = mine[np.argsort(indices[keeper_node[mine]], kind="stable")]
+            mine = kept_by_task[kept_bounds[task]:kept_bounds[task + 1]]
             write_table_atomic(cfg.size_path(task), pa.Table.from_arrays(
                 [pa.array(indices[keeper_node[mine]]), ids.take(keeper_node[mine]),
                  pa.array(size[keepers[mine]].astype(np.int64))], schema=CLUSTER_SIZE_SCHEMA))

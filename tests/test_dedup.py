@@ -1,6 +1,7 @@
 """MinHash dedup: planted near-duplicates split across two tasks are found, exactly one document per cluster
 is kept (the smallest id), unrelated documents are untouched, whatever task holds which copy."""
 
+import os
 import random
 
 import pyarrow.parquet as pq
@@ -93,3 +94,33 @@ def test_a_removal_list_that_does_not_match_its_task_fails_the_task(tmp_path):
     stage = MinhashDedupStage(MinhashConfig(str(tmp_path)), output=StageOutput())
     with pytest.raises(RunIntegrityError, match="does not match"):
         list(stage.run(iter(shuffled), rank=0, world_size=1))
+
+
+def test_more_files_than_a_merge_reads_at_once_give_the_same_result(tmp_path, monkeypatch):
+    """A run has a task (a signature file per band) per input file: past MAX_MERGE_FILES the bucket merge first
+    merges groups of files into scratch files. Forced here with groups of 2 over 5 tasks: the same documents kept
+    and removed, for the same reasons, and no scratch file left."""
+    import stages.minhash_dedup as minhash_dedup
+
+    rng = random.Random(11)
+    originals = [essay(rng) for _ in range(8)]
+    tasks = [[] for _ in range(5)]
+    for i, text in enumerate(originals):  # each cluster spread over three tasks, plus unrelated documents
+        for k in range(3):
+            tasks[(i + k) % 5].append(Document(text=mutate(text, rng, 0.01 * k), id=f"<c{i}-{k}>", metadata={}))
+    for j in range(10):
+        tasks[j % 5].append(Document(text=essay(rng), id=f"<u{j}>", metadata={}))
+
+    def outcome(work_dir):
+        docs = [[Document(text=d.text, id=d.id, metadata={}) for d in t] for t in tasks]
+        kept, removed = run_dedup(docs, work_dir)
+        return sorted(d.id for d in kept), sorted((r["id"], r["detail"], r["value"]) for r in removed)
+
+    direct = outcome(str(tmp_path / "direct"))
+    monkeypatch.setattr(minhash_dedup, "MAX_MERGE_FILES", 2)
+    # and small row groups and buffers, so that the merges of merges read their files a little at a time
+    monkeypatch.setattr(minhash_dedup, "_MERGE_ROWS", 4)
+    monkeypatch.setattr(minhash_dedup, "_MIN_BATCH_ROWS", 1)
+    grouped = outcome(str(tmp_path / "grouped"))
+    assert grouped == direct and len(direct[1]) == 16
+    assert not [n for _, dirs, names in os.walk(tmp_path / "grouped") for n in dirs + names if ".tmp-" in n]

@@ -305,6 +305,28 @@ def test_url_keeper_latest_crawl_then_smallest_id(tmp_path):
     assert _key_dedup(URLDedupStage, one, str(tmp_path / "one")) == ["<a>", "<m>", "<n>"]
 
 
+
+def test_key_merge_of_more_files_than_read_at_once(tmp_path, monkeypatch):
+    """A task per input file: past MAX_MERGE_FILES key files the merge first merges groups of them into scratch
+    files (forced here with groups of 2 over 6 tasks): the same keepers, and no scratch file left."""
+    from datatrove.data import Document
+
+    import stages.minhash_dedup
+    from stages.url_dedup import URLDedupStage
+
+    def doc(i, url, date):
+        return Document(text="x", id=i, metadata={"url": url, "date": date})
+
+    docs = [doc("<b>", "https://a.org/p", "2024-05-01T00:00:00Z"), doc("<z>", "http://a.org/p/", ""),
+            doc("<a>", "https://www.a.org/p#x", "2024-05-01T00:00:00Z"), doc("<c>", "https://a.org/p", "2024-01-01T00:00:00Z"),
+            doc("<d>", "https://b.org/", ""), doc("<e>", "http://b.org", "2023-01-01T00:00:00Z")]
+    monkeypatch.setattr(stages.minhash_dedup, "MAX_MERGE_FILES", 2)
+    monkeypatch.setattr(stages.minhash_dedup, "_MERGE_ROWS", 1)  # merges of merges read a row at a time
+    monkeypatch.setattr(stages.minhash_dedup, "_MIN_BATCH_ROWS", 1)
+    assert _key_dedup(URLDedupStage, [[d] for d in docs], str(tmp_path / "six")) == ["<a>", "<e>"]
+    assert not [n for _, dirs, names in os.walk(tmp_path / "six") for n in dirs + names if ".tmp-" in n]
+
+
 def test_exact_normalisation():
     from datatrove.data import Document
 

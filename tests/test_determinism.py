@@ -1,5 +1,5 @@
 """The same input and config give the same curated documents and token shards whatever the task count and
-worker count (apart from the documented file-to-task layout: which output file a document lands in)."""
+worker count, each input file's documents in the output file of its number (a task per input file)."""
 
 import glob
 import hashlib
@@ -64,7 +64,18 @@ def test_one_task_and_four_tasks_give_the_same_data(sample_run, tmp_path):
     one, four = str(tmp_path / "one"), str(tmp_path / "four")
     refinery("run", "configs/sample.yaml", "--input", *parts, "--output", one, "--tasks", "1", "--workers", "1")
     refinery("run", "configs/sample.yaml", "--input", *parts, "--output", four, "--tasks", "4", "--workers", "2")
-    assert len(glob.glob(os.path.join(four, "documents", "*.parquet"))) == 4
+    # one task per input file with any --tasks: documents/<task>.parquet holds the documents of input file <task>
+    for run in (one, four):
+        with open(os.path.join(run, "run.json")) as f:
+            inputs = json.load(f)["inputs"]
+        files = sorted(os.listdir(os.path.join(run, "documents")))
+        assert files == [f"{i:05d}.parquet" for i in range(len(inputs))] and len(inputs) == 4
+        for i, name in enumerate(files):
+            metadata = pq.read_table(os.path.join(run, "documents", name), columns=["metadata"]).column("metadata")
+            assert {json.loads(m)["warc_file"] for m in metadata.to_pylist()} == {os.path.basename(inputs[i])}
+    for name in os.listdir(os.path.join(one, "documents")):
+        assert pq.read_table(os.path.join(one, "documents", name)).equals(
+            pq.read_table(os.path.join(four, "documents", name)))
     a, b = fingerprint(one), fingerprint(four)
     assert a["stats"] == b["stats"]
     assert a["documents"] == b["documents"] and len(a["documents"]) > 100

@@ -15,6 +15,7 @@ import yaml
 from conftest import ROOT, refinery, stats_json
 from test_pipeline import _tiny_warcs, check_accounting
 
+from refinery.layout import LAYOUT_VERSION
 from stages.registry import RegistryError, Registry, builtin, describe, key_specs, markdown_table, registry_for
 
 PLUGIN = "tests.plugin_stage:KeepShort"
@@ -167,7 +168,7 @@ def test_a_run_folder_from_before_the_layout_version_resumes(tmp_path):
     refinery("run", cfg, "--input", *warcs, "--output", out)
     assert _mtimes(out) == before
     with open(os.path.join(out, "run.json")) as f:
-        assert json.load(f)["identity"]["layout"] == 2  # recorded in today's form from now on
+        assert json.load(f)["identity"]["layout"] == LAYOUT_VERSION  # recorded in today's form from now on
     # and a different config is still told apart from it, key by key
     with open(os.path.join(out, "run.json"), "w") as f:
         json.dump({"fingerprint": "0" * 64, "config": config, "inputs": marker["inputs"]}, f)
@@ -175,6 +176,29 @@ def test_a_run_folder_from_before_the_layout_version_resumes(tmp_path):
     proc = refinery("run", other, "--input", *warcs, "--output", out, check=False)
     assert proc.returncode == 2 and "stages.gopher_quality.min_doc_words: 40 -> 'default'" in proc.stderr
     assert stats_json(out)["stages"][0]["in"] == 12
+
+
+def test_a_run_folder_of_tasks_reading_several_files_each_is_not_continued(tmp_path):
+    """Before layout 3 a task read a share of the input files: a folder whose tasks each read one file (no more
+    files than executor.tasks) is continued as it is; one whose tasks read several is refused, naming why (its
+    completed tasks are not the files this refinery would skip)."""
+    warcs = _tiny_warcs(str(tmp_path / "in"))
+    cfg = write_config(tmp_path, "plain", BASE)
+    out = str(tmp_path / "run")
+    refinery("run", cfg, "--input", *warcs, "--output", out)
+    with open(os.path.join(out, "run.json")) as f:
+        marker = json.load(f)
+    before = _mtimes(out)
+    for tasks, continued in ((len(warcs), True), (len(warcs) - 1, False)):
+        identity = {**marker["identity"], "layout": 2, "settings": {**marker["identity"]["settings"], "tasks": tasks}}
+        with open(os.path.join(out, "run.json"), "w") as f:
+            json.dump({**marker, "identity": identity}, f)
+        proc = refinery("run", cfg, "--input", *warcs, "--output", out, check=False)
+        if continued:
+            assert proc.returncode == 0 and _mtimes(out) == before, proc.stderr
+        else:
+            assert proc.returncode == 2 and "run layout 2" in proc.stderr and (
+                f"its {tasks} tasks each read a share of its {len(warcs)} input files" in proc.stderr), proc.stderr
 
 
 def test_describe_and_registry_agree_on_every_builtin_stage():

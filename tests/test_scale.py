@@ -169,7 +169,10 @@ def test_slurm_jobs_chain_by_dependency_and_give_the_local_result(parts, local_r
     # each phase waits for the one before it (afterok), so dedup never starts on half the signatures
     for before, after in zip(phases, phases[1:]):
         assert f"afterok:{before['id']}" in after["deps"], (before, after)
-    assert phases[0]["array"] == 2  # one array task per curation task
+    # a task per input file (3), in executor.tasks (2) array jobs: one job runs two files one after another, each
+    # with its own completion marker and stats (the funnel equals the local run's: no file counted twice)
+    assert phases[0]["array"] == 2 and len(parts) == 3
+    assert sorted(os.listdir(os.path.join(out, "logs", "curate", "completions"))) == ["00000", "00001", "00002"]
     assert fingerprint(out) == fingerprint(local_run)
     refinery("verify", out)
 
@@ -207,3 +210,50 @@ def test_ray_executor_gives_the_local_result(parts, local_run, tmp_path):
     assert "(ray executor)" in proc.stdout
     assert fingerprint(out) == fingerprint(local_run)
     assert stats_json(out)["stages"][0]["in"] == stats_json(local_run)["stages"][0]["in"]
+
+
+def test_slurm_array_jobs_follow_executor_tasks(tmp_path):
+    """A phase has a task per input file; executor.tasks is how many array jobs run them: each job runs
+    ceil(files / tasks) of them (datatrove's tasks_per_job), never more jobs than executor.tasks."""
+    import math
+
+    from pipeline.executors import SLURM_DEFAULTS, make_executor
+
+    options = {**SLURM_DEFAULTS, "partition": "test"}
+    for files, jobs, per_job in ((90000, 1000, 90), (3, 2, 2), (5, 10, 1), (7, 7, 1), (1, 4, 1)):
+        executor = make_executor("slurm", options, [], files, 8, str(tmp_path / f"logs-{files}-{jobs}"), "curate",
+                                 jobs=jobs)
+        assert (executor.world_size, executor.tasks_per_job) == (files, per_job)
+        assert math.ceil(files / executor.tasks_per_job) <= jobs
+
+
+def test_slurm_executor_gives_each_rank_of_a_job_its_own_stats(tmp_path, monkeypatch):
+    """An array job runs its ranks (tasks_per_job) one after another in one process: each rank's stats file counts
+    that rank only (datatrove's own executor reuses the steps, whose stats would add up)."""
+    from datatrove.pipeline.base import PipelineStep
+
+    class Count(PipelineStep):
+        name = "count"
+
+        def run(self, data, rank: int = 0, world_size: int = 1):
+            for _ in range(rank + 1):
+                self.stat_update("seen")
+            yield from ()
+
+    from stages.compat import SlurmExecutor
+
+    monkeypatch.setenv("PATH", fake_slurm(tmp_path)["PATH"])  # scontrol, for datatrove's node list
+    monkeypatch.setenv("SLURM_NODELIST", "localhost")
+    logs = tmp_path / "logs"
+    executor = SlurmExecutor(pipeline=[Count()], tasks=2, tasks_per_job=2, time="1:00:00", partition="test",
+                             logging_dir=str(logs))
+    logs.mkdir()
+    with open(logs / "ranks_to_run.json", "w") as f:
+        json.dump([0, 1], f)
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "0")  # inside array job 0, as the job's launch script runs it
+    executor.run()
+    seen = []
+    for rank in (0, 1):
+        with open(logs / "stats" / f"{rank:05d}.json") as f:
+            seen.append(json.load(f)[0]["stats"]["seen"])
+    assert seen == [1, 2], f"stages.compat.SlurmExecutor: the ranks of one job share their stats ({seen})"

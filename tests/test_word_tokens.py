@@ -1,13 +1,17 @@
 """refinery's faster spaCy tokenizer gives exactly datatrove's words and sentences."""
 
+import copy
 import glob
 import os
+import subprocess
+import sys
 
 import pyarrow.parquet as pq
 import pytest
 from datatrove.utils.text import split_into_parts
 from datatrove.utils.word_tokenizers import SpaCyTokenizer
 
+from conftest import ROOT
 from stages.word_tokens import FastSpacyTokenizer, word_tokenizer
 
 TRICKY = [
@@ -53,8 +57,17 @@ def test_one_shared_tokenizer_per_language_and_it_pickles():
     tok = word_tokenizer("en")
     assert word_tokenizer("en") is tok and isinstance(tok, FastSpacyTokenizer)
     tok.word_tokenize("warm it up")
-    copy = pickle.loads(pickle.dumps(tok))
-    assert copy._tokenizer is None and copy.word_tokenize("warm it up") == ["warm", "it", "up"]
+    # the shared one arrives in a process as that process's shared one: built once per process, not per task
+    assert pickle.loads(pickle.dumps(tok)) is tok and copy.deepcopy(tok) is tok
+    script = ("import pickle, sys; from stages.word_tokens import word_tokenizer; "
+              "t = pickle.loads(sys.stdin.buffer.read()); "
+              "print(t is word_tokenizer('en'), t._tokenizer is None, t.word_tokenize('warm it up'))")
+    proc = subprocess.run([sys.executable, "-c", script], input=pickle.dumps(tok), capture_output=True, cwd=ROOT)
+    assert proc.stdout.decode().split(None, 2) == ["True", "True", "['warm', 'it', 'up']\n"], proc.stderr.decode()
+    other = FastSpacyTokenizer("en")  # not the shared one: pickled as itself, without its pipeline
+    other.word_tokenize("warm it up")
+    copied = pickle.loads(pickle.dumps(other))
+    assert copied is not other and copied._tokenizer is None and copied.word_tokenize("warm it up") == ["warm", "it", "up"]
 
 
 def test_vocabulary_is_bounded_and_rebuilding_changes_nothing():
