@@ -47,6 +47,15 @@ from stages.tokenizer import EOS, build_tokenizer
 UNKNOWN_LANGUAGE = "und"
 SAMPLE_PURPOSE, WEIGHT_PURPOSE = "tokenizer_sample", "language_weight"  # salts of id_fraction
 SPILL_ROWS = 1000  # rows per row group of the tokenize tasks' files
+# Key ranges, one `shards` task each: at most this many. A shards task reads the footer of every tokenize file and
+# holds its range's rows, so files x ranges footer reads against corpus / ranges tokens in memory: at a snapshot
+# (~90,000 files, ~300B tokens) 4,096 ranges are ~370M footer reads and ~75M tokens (~150 MB) per task.
+MAX_SHARD_RANGES = 4096
+
+
+def shard_ranges(files: int) -> int:
+    """How many key ranges (shards tasks) a corpus in `files` documents files gets."""
+    return max(1, min(files, MAX_SHARD_RANGES))
 
 
 def is_val(doc_id: str, val_fraction: float) -> bool:
@@ -376,18 +385,18 @@ def write_token_shards(docs_folder: str, tokenizer_path: str, out_dir: str, val_
     """The three shard phases in this process, one task per documents file (for tools that tokenize a documents
     folder outside `refinery run`: ablate, filter); gives what a run with that many tasks gives."""
     files = sorted(glob.glob(os.path.join(docs_folder, "*.parquet")))
-    ranges = max(1, len(files))
+    sources, ranges = max(1, len(files)), shard_ranges(len(files))
     work_dir = os.path.join(out_dir, f".work.tmp-{os.getpid()}")  # a killed run's is swept (refinery/atomic.py)
     shards = ShardLayout(out_dir)
     for split in SPLITS:
         for old in glob.glob(os.path.join(shards.split(split), f"{split}_*.parquet")):
             os.remove(old)  # a rerun rewrites the shards whole (the folder's lock keeps any other run out)
     try:
-        for task in range(ranges):
+        for task in range(sources):
             encode_documents(files[task] if files else None, tokenizer_path, work_dir, task, ranges, val_fraction,
                              seed, language_weights, batch_size)
         for task in range(ranges):
-            write_range(work_dir, out_dir, tokenizer_path, task, ranges, shard_tokens, row_group_rows)
+            write_range(work_dir, out_dir, tokenizer_path, task, sources, shard_tokens, row_group_rows)
         return merge_manifest(work_dir, out_dir, tokenizer_path, ranges, seed, language_weights)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -399,7 +408,9 @@ class _TokenStep(PipelineStep):
 
     def __init__(self, layout: RunLayout, tokenizer: dict, shards: dict | None, tasks: int):
         super().__init__()
+        # tasks: the documents files (tokenize tasks); ranges: the key ranges (shards tasks)
         self.layout, self.tokenizer, self.shards, self.tasks = layout, tokenizer, shards, tasks
+        self.ranges = shard_ranges(tasks)
 
     @property
     def weights(self) -> dict | None:
@@ -439,14 +450,15 @@ class TokenizeStep(_TokenStep):
 
         s = self.shards
         encode_documents(task_file(self.layout.documents, rank), self.layout.tokenizer, self.layout.token_work, rank,
-                         self.tasks, s["val_fraction"], s["seed"], self.weights, stat=self.stat_update_value)
+                         self.ranges, s["val_fraction"], s["seed"], self.weights, stat=self.stat_update_value)
 
     def stat_update_value(self, name, value=1):
         self.stat_update(name, value=value)
 
 
 class WriteShardsStep(_TokenStep):
-    """The `shards` phase (one task per key range): writes the range's shard files and part manifest."""
+    """The `shards` phase (one task per key range, shard_ranges(documents files) of them): writes the range's shard
+    files and part manifest."""
 
     name = "shards"
 
@@ -465,7 +477,7 @@ class ShardsManifestStep(_TokenStep):
     name = "shards_manifest"
 
     def work(self, rank: int):
-        merge_manifest(self.layout.token_work, self.layout.shards.root, self.layout.tokenizer, self.tasks,
+        merge_manifest(self.layout.token_work, self.layout.shards.root, self.layout.tokenizer, self.ranges,
                        self.shards["seed"], self.weights)
 
 

@@ -92,17 +92,18 @@ class TokenizerStep(Stage):
 
     @classmethod
     def build(cls, params, ctx):
-        from stages.token_shards import ShardsManifestStep, TokenizeStep, TrainTokenizerStep, WriteShardsStep
+        from stages.token_shards import ShardsManifestStep, TokenizeStep, TrainTokenizerStep, WriteShardsStep, shard_ranges
 
         shards = ctx.params.get("shards")
         args = (ctx.layout, asdict(params), asdict(shards) if shards else None)
         # training is one task over a sample of the whole corpus; then one task per documents file (ctx.tasks of
-        # them) encodes, one per key range writes the shards, and one merges the manifest once all are written
+        # them) encodes, one per key range (shard_ranges) writes the shards, and one merges the manifest once all are
+        # written
         ctx.add_phase("tokenizer", rank=50, tasks=1)
         ctx.add("tokenizer", cls.order, TrainTokenizerStep(*args, tasks=1))
         if shards:
             for phase, rank, tasks, step in (("tokenize", 51, ctx.tasks, TokenizeStep),
-                                             ("shards", 52, ctx.tasks, WriteShardsStep),
+                                             ("shards", 52, shard_ranges(ctx.tasks), WriteShardsStep),
                                              ("shards_manifest", 53, 1, ShardsManifestStep)):
                 ctx.add_phase(phase, rank=rank, tasks=tasks)
                 ctx.add(phase, cls.order, step(*args, tasks=ctx.tasks))

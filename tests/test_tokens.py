@@ -191,6 +191,20 @@ def test_shards_are_the_same_for_any_split_of_the_documents(two_languages, token
     assert ids != sorted(ids) and len(set(ids)) < len(ids)  # en 0.7 drops, de 1.5 repeats
 
 
+def test_fewer_key_ranges_than_documents_files_give_the_same_stream(two_languages, tokenizer_path, tmp_path,
+                                                                     monkeypatch):
+    """At a snapshot there are far more documents files than shards tasks (key ranges, at most MAX_SHARD_RANGES):
+    three files into two ranges give the rows of three ranges, in the same order."""
+    import stages.token_shards as token_shards
+
+    _, three, _ = two_languages
+    a = write_token_shards(three, tokenizer_path, str(tmp_path / "a"), 0.1, 7, 5000, 25)
+    monkeypatch.setattr(token_shards, "MAX_SHARD_RANGES", 2)
+    b = write_token_shards(three, tokenizer_path, str(tmp_path / "b"), 0.1, 7, 5000, 25)
+    assert {n.split("_")[1] for n in b["splits"]["train"]["shards"]} == {"00000", "00001"}
+    assert _totals(a) == _totals(b) and _stream(str(tmp_path / "a"), a) == _stream(str(tmp_path / "b"), b)
+
+
 def test_language_weights_up_and_down_sample_by_id_hash(two_languages, tokenizer_path, tmp_path):
     one, _, table = two_languages
     base = write_token_shards(one, tokenizer_path, str(tmp_path / "base"), 0.1, 7, 5000, 25)
