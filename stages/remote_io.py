@@ -21,6 +21,7 @@ asks when that is longer. `retries` failures in a row without a byte received gi
 a failure after progress starts the count again, so a long file survives many isolated cuts.
 """
 
+import contextlib
 import email.utils
 import errno
 import io
@@ -144,18 +145,24 @@ class RetryingFile(io.RawIOBase):
             return 0
         return self._with_retries(lambda: self._read_once(buffer))
 
-    def _read_once(self, buffer) -> int:
-        self._ensure_stream()
-        if self.stream is None:  # nothing at this position (past the end)
-            return 0
+    @contextlib.contextmanager
+    def _transient_errors(self):
+        """A read's failures that a retry may cure, as _Transient (with their kind, for the stats)."""
         try:
-            got = self.stream.readinto(buffer)
+            yield
         except (TimeoutError, socket.timeout):
             raise _Transient("timeout") from None
         except self.source.TRANSIENT as e:
             if isinstance(e, _FATAL):
                 raise
             raise _Transient(self.source.transient_kind(e)) from None
+
+    def _read_once(self, buffer) -> int:
+        self._ensure_stream()
+        if self.stream is None:  # nothing at this position (past the end)
+            return 0
+        with self._transient_errors():
+            got = self.stream.readinto(buffer)
         if not got:
             end = self.stream_end if self.stream_end is not None else self.size
             if end is not None and self.pos < end:
@@ -181,14 +188,8 @@ class RetryingFile(io.RawIOBase):
 
     def _discard(self, count: int):
         while count > 0:
-            try:
+            with self._transient_errors():
                 chunk = self.stream.read(min(count, _DISCARD_CHUNK))
-            except (TimeoutError, socket.timeout):
-                raise _Transient("timeout") from None
-            except self.source.TRANSIENT as e:
-                if isinstance(e, _FATAL):
-                    raise
-                raise _Transient(self.source.transient_kind(e)) from None
             if not chunk:
                 raise _Transient("cut")
             count -= len(chunk)
