@@ -180,32 +180,32 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _set_checked(cfg: RunConfig, errors: list[str], section: str, values: dict, key: str, attr: str, valid, must: str,
+                 convert=lambda v: v):
+    """Sets cfg.<attr> from values[key] when the key is given and `valid(value)`, else names the problem."""
+    if key not in values:
+        return
+    v = values[key]
+    if valid(v):
+        setattr(cfg, attr, convert(v))
+    else:
+        errors.append(f"{section}.{key}: {must}, got {v!r}")
+
+
 def _parse_input_io(inp: dict, cfg: RunConfig, errors: list[str]):
     """input.retries, input.timeout_s, input.backoff_s, input.max_failed_fraction."""
-    if "retries" in inp:
-        v = inp["retries"]
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            errors.append(f"input.retries: must be a non-negative integer, got {v!r}")
-        else:
-            cfg.input_retries = v
-    if "timeout_s" in inp:
-        v = inp["timeout_s"]
-        if not _number(v) or v <= 0:
-            errors.append(f"input.timeout_s: must be a positive number of seconds, got {v!r}")
-        else:
-            cfg.input_timeout_s = float(v)
-    if "backoff_s" in inp:
-        v = inp["backoff_s"]
-        if not _number(v) or v < 0:
-            errors.append(f"input.backoff_s: must be a number of seconds >= 0, got {v!r}")
-        else:
-            cfg.input_backoff_s = float(v)
-    if "max_failed_fraction" in inp:
-        v = inp["max_failed_fraction"]
-        if not _number(v) or not 0 <= v <= 1:
-            errors.append(f"input.max_failed_fraction: must be between 0 and 1, got {v!r}")
-        else:
-            cfg.max_failed_fraction = float(v)
+    _set_checked(cfg, errors, "input", inp, "retries", "input_retries", lambda v: _whole(v) and v >= 0,
+                 "must be a non-negative integer")
+    _set_checked(cfg, errors, "input", inp, "timeout_s", "input_timeout_s", lambda v: _number(v) and v > 0,
+                 "must be a positive number of seconds", float)
+    _set_checked(cfg, errors, "input", inp, "backoff_s", "input_backoff_s", lambda v: _number(v) and v >= 0,
+                 "must be a number of seconds >= 0", float)
+    _set_checked(cfg, errors, "input", inp, "max_failed_fraction", "max_failed_fraction",
+                 lambda v: _number(v) and 0 <= v <= 1, "must be between 0 and 1", float)
 
 
 def _parse_executor(ex: dict, cfg: RunConfig, errors: list[str]):
@@ -289,25 +289,12 @@ def parse_config(raw, source: str = "config") -> RunConfig:
             setattr(cfg, attr, inp[key])
     _parse_input_io(inp, cfg, errors)
     _parse_executor(ex, cfg, errors)
-    if "randomize_start_s" in ex:
-        v = ex["randomize_start_s"]
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            errors.append(f"executor.randomize_start_s: must be a whole number of seconds >= 0, got {v!r}")
-        else:
-            cfg.randomize_start_s = v
+    _set_checked(cfg, errors, "executor", ex, "randomize_start_s", "randomize_start_s", lambda v: _whole(v) and v >= 0,
+                 "must be a whole number of seconds >= 0")
     for key in ("tasks", "workers"):
-        if key in ex:
-            v = ex[key]
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                errors.append(f"executor.{key}: must be a positive integer, got {v!r}")
-            else:
-                setattr(cfg, key, v)
-    if "removed_text_chars" in out:
-        v = out["removed_text_chars"]
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-            errors.append(f"output.removed_text_chars: must be a non-negative integer or null, got {v!r}")
-        else:
-            cfg.removed_text_chars = v
+        _set_checked(cfg, errors, "executor", ex, key, key, lambda v: _whole(v) and v >= 1, "must be a positive integer")
+    _set_checked(cfg, errors, "output", out, "removed_text_chars", "removed_text_chars",
+                 lambda v: v is None or (_whole(v) and v >= 0), "must be a non-negative integer or null")
     if "inspect_rate" in out:
         v = out["inspect_rate"]
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
