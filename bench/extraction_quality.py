@@ -14,7 +14,9 @@ Extractors, run in this process on the same pages, interleaved page by page:
                         them and scores the rest);
   resiliparse           ... without either: extract_plain_text as DCLM-Baseline ran it;
   resiliparse+filter    ... with the line filter only;
-  resiliparse+fallback  ... with the fallback only (trafilatura, fast.yaml's settings, for pages it misses).
+  resiliparse+fallback  ... with the fallback only (fast.yaml's fallback_engine, for pages it misses);
+  fast+trafilatura      fast with fallback_engine trafilatura (extract(), trafilatura_fast as in fast.yaml);
+  fast+trafilatura-full ... and trafilatura_fast off: trafilatura also asks readability and jusText (as FineWeb).
 Two benchmarks from the shared data folder (DIR/extraction/, see its MANIFEST.md section 2):
   aeb       scrapinghub article-extraction-benchmark, 120 pages with the full article body as truth: bag-of-tokens
             precision/recall/F1 (tokens = \\w+ of the lowercased text, multiset overlap), micro-summed over pages,
@@ -291,6 +293,9 @@ def main() -> int:
         "resiliparse": ExtractStage(**{**fast, "line_filter": False, "fallback_chars": 0}).extract,
         "resiliparse+filter": ExtractStage(**{**fast, "fallback_chars": 0}).extract,
         "resiliparse+fallback": ExtractStage(**{**fast, "line_filter": False}).extract,
+        "fast+trafilatura": ExtractStage(**{**fast, "fallback_engine": "trafilatura"}).extract,
+        "fast+trafilatura-full": ExtractStage(**{**fast, "fallback_engine": "trafilatura",
+                                                  "trafilatura_fast": False}).extract,
         "fast": ExtractStage(**fast).extract,
     }
     # first calls load trafilatura's lazy parts (justext stoplists, htmldate); keep that out of pages/s

@@ -21,11 +21,10 @@ def _count_rows(run_dir: str) -> int | None:
 def cmd_run(args) -> int:
     from refinery.layout import RunLayout
     from pipeline.config import load_config
-    from pipeline.console import RunConsole
+    from pipeline.forkserver import forks_task_processes, start_forkserver
     from pipeline.inputs import InputError, resolve_inputs, snapshot_listing
     from pipeline.run import check_inputs_outside_output, claim_output_folder, release_output_folder, run_pipeline
     from pipeline.sample_data import SAMPLE_NAME, write_sample
-    from pipeline.stats import collect_stats, format_funnel
 
     cfg = load_config(args.config)
     if args.base_url:
@@ -53,6 +52,11 @@ def cmd_run(args) -> int:
         resolved = resolve_inputs(inputs, cfg.base_url, args.allow_foreign_entries, limit=args.limit_files or None,
                                   policy=cfg.retry_policy())
         files = resolved.files
+        if forks_task_processes(cfg.executor, cfg.workers, len(files)):
+            start_forkserver()  # its imports run while this process does its own (below and in run_pipeline)
+        from pipeline.console import RunConsole
+        from pipeline.stats import collect_stats, format_funnel
+
         check_inputs_outside_output(layout, inputs, files)
         print(f"refinery: {len(files)} input file(s) -> {output} ({cfg.executor} executor)", flush=True)
         if resolved.refused:

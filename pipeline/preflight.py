@@ -11,7 +11,15 @@ class PreflightError(RuntimeError):
     pass
 
 
-def check_dependencies(cfg):
+def check_dependencies(cfg, in_task_process: bool = False):
+    """Raises PreflightError naming every configured stage whose check fails. in_task_process: the checks run in a
+    process forked from the local executor's forkserver (stages/compat.py run_in_task_process), where the libraries
+    are imported and warmed once for all the run's tasks anyway: the run's own process then never imports spaCy,
+    datasketch, ... for the checks alone (~2 s of CPU). What that process raises is raised here."""
+    if in_task_process:
+        from stages.compat import run_in_task_process
+
+        return run_in_task_process(check_dependencies, cfg)
     registry = cfg.registry()
     problems, done = [], set()
     for cls in registry.ordered():

@@ -15,6 +15,7 @@ from pipeline.build import CURATE, build_phases
 from refinery.layout import COMPATIBLE_LAYOUTS, LAYOUT_VERSION, TASK_PER_FILE_IF_ENOUGH_TASKS, RunLayout
 from pipeline.config import RunConfig, fingerprint
 from refinery.lock import LOCK_NAME, FolderLock
+from pipeline.forkserver import forks_task_processes
 from pipeline.preflight import check_dependencies
 from refinery.atomic import TEMP_NAME, DiskFull, is_disk_full, write_json_atomic
 
@@ -289,7 +290,9 @@ def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool 
     from pipeline.executors import make_executor, start_ray
     from stages.compat import datatrove_console
 
-    check_dependencies(cfg)
+    # with task processes the checks run in one forked like them (else this process runs the tasks and imports
+    # everything anyway)
+    check_dependencies(cfg, in_task_process=forks_task_processes(cfg.executor, cfg.workers, len(files)))
     layout = RunLayout(output)
     check_no_live_jobs(layout, cfg.executor, log)
     try:  # before anything is written: a stage may refuse what it was given (an `against:` run that cannot be used)

@@ -24,6 +24,7 @@ from stages.compat import extraction_sandbox
 from stages.registry import key
 
 ENGINES = ("trafilatura", "resiliparse")
+FALLBACK_ENGINES = ("trafilatura", "baseline")
 
 _PAGE = (
     "<html><head><title>t</title></head><body><nav>Home | About</nav><article><p>"
@@ -40,12 +41,19 @@ class ExtractParams:
         "noscript left out), far faster"))
     favour_precision: bool = key(True, help="trafilatura's favor_precision: less boilerplate, some text lost")
     deduplicate: bool = key(True, help="trafilatura drops repeated text segments")
+    trafilatura_fast: bool = key(False, help=(
+        "trafilatura's fast: no second opinion from its own fallback extractors (readability, jusText); about 45% "
+        "less time per page (bench/extraction_quality.py), FineWeb ran without it"))
     line_filter: bool = key(False, help=(
         "resiliparse only: leave out comments, post metadata and captions, then drop link-heavy, very short and "
         "boilerplate lines and the title of a dropped link list (refinery's filter, stages/extract.py)"))
     fallback_chars: int = key(0, min=0, help=(
-        "resiliparse only: a page whose resiliparse text is shorter than this goes to trafilatura (the settings "
-        "above) in the same sandbox and timeout; 0: never"))
+        "resiliparse only: a page whose resiliparse text is shorter than this goes to the fallback (fallback_engine) "
+        "in the same sandbox and timeout; 0: never"))
+    fallback_engine: str = key("trafilatura", choices=FALLBACK_ENGINES, help=(
+        "resiliparse only, what the fallback runs: trafilatura (extract, the settings above) or baseline "
+        "(trafilatura's baseline(): an article's JSON-LD body, <article> or paragraph text, else the page's text; "
+        "about a sixth of extract's time, evaldata F1 0.012 lower: BENCHMARKS.md section 7)"))
     fallback_min_language_score: float = key(0.0, min=0, max=1, help=(
         "resiliparse only: before the fallback, lid.176 reads the page's whole visible text; when no language the "
         "language stage keeps scores this much there, trafilatura is skipped and the page goes on with that text, "
@@ -54,8 +62,10 @@ class ExtractParams:
 
     def problems(self) -> list[str]:
         if self.engine == "trafilatura" and (self.line_filter or self.fallback_chars
-                                             or self.fallback_min_language_score):
-            return ["line_filter, fallback_chars and fallback_min_language_score apply to engine: resiliparse only"]
+                                             or self.fallback_min_language_score
+                                             or self.fallback_engine != "trafilatura"):
+            return ["line_filter, fallback_chars, fallback_engine and fallback_min_language_score apply to engine: "
+                    "resiliparse only"]
         return []
 
 
@@ -104,6 +114,14 @@ def filter_lines(minimal_html: str) -> str:
         if after[1] and len(text.split()) <= TITLE_WORDS and not _SENTENCE_END.search(text):
             block[1] = True
     return "\n".join(text for text, drop in blocks if not drop)
+
+
+def trafilatura_baseline(html: str) -> str:
+    """trafilatura's baseline extractor: the text of an article's JSON-LD articleBody, else of its <article>
+    elements, else of its paragraph-like elements, else of the whole page (trafilatura's own last resort)."""
+    from trafilatura import baseline
+
+    return baseline(html)[1]
 
 
 # how a page's text was found (ResiliparseExtractor.routed), counted as the extract stage's `route/<name>` stats
@@ -204,6 +222,8 @@ class ExtractStage(RefineryStage):
 
             if not trafilatura.extract(_PAGE, favor_precision=True, include_comments=False):
                 raise RuntimeError("trafilatura returned no text for a simple page")
+            if params.fallback_engine == "baseline" and "Preflight checks" not in trafilatura_baseline(_PAGE):
+                raise RuntimeError("trafilatura's baseline returned no text for a simple page")
 
     @classmethod
     def build(cls, params, ctx):
@@ -214,14 +234,17 @@ class ExtractStage(RefineryStage):
 
     def __init__(self, output=None, timeout: float = 1.0, engine: str = "trafilatura", line_filter: bool = False,
                  fallback_chars: int = 0, fallback_min_language_score: float = 0.0,
-                 fallback_languages: list[str] | None = None, **params):
+                 fallback_languages: list[str] | None = None, trafilatura_fast: bool = False,
+                 fallback_engine: str = "trafilatura", **params):
         super().__init__(output)
         self.timeout = timeout
         self.engine = engine
-        # datatrove's Trafilatura step holds FineWeb's settings; the resiliparse engine calls it for its fallback
-        self.trafilatura = Trafilatura(timeout=timeout, **params)
+        # datatrove's Trafilatura step holds FineWeb's settings (and hands trafilatura what it does not know, `fast`
+        # among them); the resiliparse engine calls it for its fallback
+        self.trafilatura = Trafilatura(timeout=timeout, **params, **({"fast": True} if trafilatura_fast else {}))
         if engine == "resiliparse":
-            self.extract = ResiliparseExtractor(line_filter, fallback_chars, self.trafilatura.extract,
+            fallback = self.trafilatura.extract if fallback_engine == "trafilatura" else trafilatura_baseline
+            self.extract = ResiliparseExtractor(line_filter, fallback_chars, fallback,
                                                 fallback_languages, fallback_min_language_score)
             self._routed = self.extract.routed
         else:

@@ -172,13 +172,21 @@ class OneSentenceShortcut(WordTokenizer):
 
     def __init__(self, inner):
         super().__init__()
-        import re
         import unicodedata
 
         self.inner = inner
-        chars = sorted(inner.sentence_end_chars())
-        self._first_end = re.compile("[" + "".join(re.escape(c) for c in chars) + "]")
+        # built on first use: the characters come from the spaCy pipeline, which the process that builds the stages
+        # (the run's main process) would otherwise load only for this (~1.2 s), and a task process loads anyway
+        self._first_end = None
         self._category = unicodedata.category
+
+    def _sentence_end(self):
+        if self._first_end is None:
+            import re
+
+            chars = sorted(self.inner.sentence_end_chars())
+            self._first_end = re.compile("[" + "".join(re.escape(c) for c in chars) + "]")
+        return self._first_end
 
     def word_tokenize(self, text):
         return self.inner.word_tokenize(text)
@@ -188,7 +196,7 @@ class OneSentenceShortcut(WordTokenizer):
 
     def span_tokenize(self, text):
         if text and text == text.strip() and not self.inner.left_to_datatrove(text):
-            m = self._first_end.search(text)
+            m = (self._first_end or self._sentence_end()).search(text)
             if m is not None:
                 category = self._category
                 if all(category(c)[0] == "P" for c in text[m.start():]):

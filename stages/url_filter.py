@@ -92,9 +92,11 @@ class URLFilterStage(RefineryStage):
     @classmethod
     def preflight(cls, params):
         import ahocorasick  # noqa: F401
-        import tldextract
 
-        if tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)("http://a.b.example.co.uk/").suffix != "co.uk":
+        from stages.compat import _process_tldextract
+
+        # the process's own offline TLDExtract, which the stage then uses too: its suffix list is parsed once
+        if _process_tldextract()("http://a.b.example.co.uk/").suffix != "co.uk":
             raise RuntimeError("tldextract's bundled suffix list is not usable")
 
     def __init__(self, output=None, **params):

@@ -380,3 +380,33 @@ def test_hook_extraction_sandbox_runs_in_a_child_and_reports_how_it_ended():
         with pytest.raises(EOFError):
             sandbox.process_document("page", _fails)
         assert sandbox.process_document("", _fails) == "", "stages.compat.extraction_sandbox: no fresh child after one died"
+
+
+def test_dependency_check_reads_the_installed_distributions_once_with_datatrove_answers():
+    """stages.compat replaces datatrove's per-name scan of every installed distribution's metadata with one scan per
+    process: the same answers (True for an installed distribution, given lowercase as datatrove's steps give it;
+    None otherwise), and a step needing a missing one still refuses to be built."""
+    import importlib.metadata
+
+    from datatrove.utils import _import_utils
+
+    import stages.compat
+
+    assert _import_utils._is_distribution_available is stages.compat._is_distribution_available
+    installed = {(d.metadata.get("Name") or "").lower() for d in importlib.metadata.distributions()}
+    for name in ("trafilatura", "fasttext-numpy2-wheel", "pyahocorasick", "warcio", "not-a-distribution-x",
+                 "Trafilatura"):
+        expected = True if name in installed and name == name.lower() else None
+        assert _import_utils._is_distribution_available(name) is expected, name
+    assert _import_utils._is_distribution_available("trafilatura") is True
+
+    from datatrove.pipeline.base import PipelineStep
+
+    class NeedsMissing(PipelineStep):
+        _requires_dependencies = [("json", "not-a-distribution-x")]
+
+        def run(self, data, rank=0, world_size=1):
+            yield from data
+
+    with pytest.raises(ImportError, match="not-a-distribution-x"):
+        NeedsMissing()

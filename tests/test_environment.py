@@ -46,3 +46,26 @@ def test_broken_trafilatura_fails_the_run_at_start(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "broken dependencies" in proc.stderr and "extract" in proc.stderr
     assert not (tmp_path / "run" / "documents").exists()
+
+
+def test_broken_dependency_fails_the_run_at_start_with_task_processes(tmp_path):
+    """With two input files and two workers the checks run in a process forked from the run's forkserver (not in
+    the run's own): a broken dependency still stops the run before any work, with the same message."""
+    import os
+    import shutil
+
+    from conftest import refinery
+    from pipeline.sample_data import write_sample
+
+    sample = write_sample(str(tmp_path / "sample"))
+    second = str(tmp_path / "sample" / "second.warc.gz")
+    shutil.copy(sample, second)
+    shadow = tmp_path / "shadow" / "lxml_html_clean"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('lxml_html_clean is not installed (simulated)')\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "shadow"))
+    proc = refinery("run", "configs/sample.yaml", "--input", sample, second, "--workers", "2",
+                    "--output", str(tmp_path / "run"), check=False, env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "broken dependencies" in proc.stderr and "extract" in proc.stderr and "lxml_html_clean" in proc.stderr
+    assert not (tmp_path / "run" / "documents").exists()

@@ -105,6 +105,7 @@ ENGINES = {  # every engine and variant a config can choose, with the keys that 
     "resiliparse": {"engine": "resiliparse"},
     "fast": load_config(os.path.join(ROOT, "configs", "fast.yaml")).stages["extract"],
 }
+ENGINES["fast+trafilatura"] = {**ENGINES["fast"], "fallback_engine": "trafilatura"}  # fast.yaml's fallback: baseline
 
 
 @pytest.mark.parametrize("settings", ENGINES.values(), ids=ENGINES.keys())
@@ -172,17 +173,45 @@ def test_extract_engines_on_real_pages(tmp_path):
     with open(clarin, encoding="utf-8", errors="replace") as f:
         html = f.read()
     got = {}
-    for name in ("resiliparse", "fast"):
+    for name in ("resiliparse", "fast", "fast+trafilatura"):
         stage = make(ExtractStage, tmp_path / f"clarin-{name}", **ENGINES[name])
         got[name] = [d.text for d in stage.run(iter([doc(html)]))]
     assert got["resiliparse"] == []  # dropped as empty
-    assert "La Cámpora en declaraciones radiales" in got["fast"][0]
+    assert "La Cámpora en declaraciones radiales" in got["fast+trafilatura"][0]
+    assert got["fast"][0].strip()  # trafilatura's baseline finds less here (its lead), but not nothing
+
+
+def test_fallback_engines_and_trafilatura_fast_run_what_they_name(tmp_path):
+    """fallback_engine baseline gives a page resiliparse misses trafilatura's baseline() text; trafilatura_fast
+    hands trafilatura fast=True (on this page its text differs from a full extract's), with either engine."""
+    import trafilatura
+
+    from conftest import shared_path
+
+    evaldata = os.path.join(shared_path("extraction", "trafilatura-evaldata"), "html")
+
+    def page(name):
+        with open(os.path.join(evaldata, name), encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    clarin = page("clarin.com-albertofernandez.html")
+    stage = make(ExtractStage, tmp_path / "baseline", **{**ENGINES["fast"], "fallback_min_language_score": 0.0})
+    assert stage.extract.route(clarin) == "fallback"
+    assert [d.text for d in stage.run(iter([doc(clarin)]))] == [trafilatura.baseline(clarin)[1]]
+
+    arte = page("arteradio.com-nuls.html")
+    settings = dict(favor_precision=False, include_comments=False, deduplicate=False)
+    full, fast = trafilatura.extract(arte, **settings), trafilatura.extract(arte, **settings, fast=True)
+    assert full != fast
+    for name, value in (("full", False), ("fast", True)):
+        stage = make(ExtractStage, tmp_path / name, favour_precision=False, deduplicate=False, trafilatura_fast=value)
+        assert [d.text for d in stage.run(iter([doc(arte)]))] == [full if not value else fast], name
 
 
 def test_fallback_is_skipped_for_a_page_in_no_language_kept(tmp_path):
-    """fast.yaml's check before the trafilatura fallback: a Spanish page resiliparse finds nothing on goes to
-    trafilatura when the run keeps Spanish, and skips it when the run keeps English only, going on with its visible
-    text, which the language stage then drops as wrong_language; each page's route is counted."""
+    """fast.yaml's check before the fallback: a Spanish page resiliparse finds nothing on goes to the fallback
+    (trafilatura here) when the run keeps Spanish, and skips it when the run keeps English only, going on with its
+    visible text, which the language stage then drops as wrong_language; each page's route is counted."""
     from conftest import shared_path
 
     clarin = os.path.join(shared_path("extraction", "trafilatura-evaldata"), "html", "clarin.com-albertofernandez.html")
@@ -190,7 +219,8 @@ def test_fallback_is_skipped_for_a_page_in_no_language_kept(tmp_path):
         html = f.read()
     english = article_html([GOOD] * 12)
     for kept_languages, route in ((["es"], "fallback"), (["en"], "fallback_skipped")):
-        stage = make(ExtractStage, tmp_path / route, **{**ENGINES["fast"], "fallback_languages": kept_languages})
+        stage = make(ExtractStage, tmp_path / route, **{**ENGINES["fast+trafilatura"],
+                                                         "fallback_languages": kept_languages})
         kept, _ = run_stage(stage, [doc(html), doc(english)], tmp_path / route)
         assert len(kept) == 2
         assert stage.stats[f"route/{route}"].total == 1 and stage.stats["route/resiliparse"].total == 1
