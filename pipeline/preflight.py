@@ -19,7 +19,12 @@ def check_dependencies(cfg, in_task_process: bool = False):
     if in_task_process:
         from stages.compat import run_in_task_process
 
-        return run_in_task_process(check_dependencies, cfg)
+        try:
+            return run_in_task_process(check_dependencies, cfg)
+        except PreflightError:
+            raise
+        except Exception:  # noqa: BLE001 - no such process could run them (its forkserver died, ...): here, then
+            pass
     registry = cfg.registry()
     problems, done = [], set()
     for cls in registry.ordered():

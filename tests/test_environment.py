@@ -69,3 +69,22 @@ def test_broken_dependency_fails_the_run_at_start_with_task_processes(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "broken dependencies" in proc.stderr and "extract" in proc.stderr and "lxml_html_clean" in proc.stderr
     assert not (tmp_path / "run" / "documents").exists()
+
+
+def test_preflight_runs_here_when_no_task_process_can(monkeypatch):
+    """The checks fall back to the run's own process when no process can be forked for them: a broken config is
+    still refused, a good one still passes."""
+    import pytest
+
+    import stages.compat
+    from pipeline.config import parse_config
+    from pipeline.preflight import PreflightError, check_dependencies
+
+    def no_forkserver(fn, *args):
+        raise ConnectionRefusedError("the forkserver is gone")
+
+    monkeypatch.setattr(stages.compat, "run_in_task_process", no_forkserver)
+    check_dependencies(parse_config({"stages": {"read": {}, "extract": {}, "url_filter": {}}}), in_task_process=True)
+    broken = parse_config({"stages": {"read": {}, "extract": {}, "decontaminate": {"eval_sets": ["/nonexistent.jsonl"]}}})
+    with pytest.raises(PreflightError, match="decontaminate"):
+        check_dependencies(broken, in_task_process=True)
