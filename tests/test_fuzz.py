@@ -60,8 +60,10 @@ RANDOM_HTML = st.lists(st.one_of(HTML_PIECES, st.text(max_size=40)), max_size=80
 
 
 @pytest.mark.parametrize("engine", [{}, {"engine": "resiliparse"},
-                                    {"engine": "resiliparse", "line_filter": True, "fallback_chars": 500}],
-                         ids=["trafilatura", "resiliparse", "resiliparse-filter-fallback"])
+                                    {"engine": "resiliparse", "line_filter": True, "fallback_chars": 500},
+                                    {"engine": "resiliparse", "line_filter": True, "fallback_chars": 500,
+                                     "fallback_engine": "baseline"}],
+                         ids=["trafilatura", "resiliparse", "resiliparse-filter-fallback", "resiliparse-filter-baseline"])
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(RANDOM_HTML, min_size=1, max_size=4))
 def test_random_html_through_extraction(engine, pages):

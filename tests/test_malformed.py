@@ -101,8 +101,10 @@ def test_a_run_over_the_whole_corpus_completes_and_accounts_for_everything(corpu
 
 
 @pytest.mark.parametrize("settings", [{"engine": "resiliparse"},
-                                      {"engine": "resiliparse", "line_filter": True, "fallback_chars": 500}],
-                         ids=["resiliparse", "resiliparse-filter-fallback"])
+                                      {"engine": "resiliparse", "line_filter": True, "fallback_chars": 500},
+                                      {"engine": "resiliparse", "line_filter": True, "fallback_chars": 500,
+                                       "fallback_engine": "baseline", "trafilatura_fast": True}],
+                         ids=["resiliparse", "resiliparse-filter-fallback", "resiliparse-filter-baseline"])
 def test_resiliparse_engine_stays_bounded_on_the_slow_pages(tmp_path, settings):
     """resiliparse's main-content pass is quadratic in nesting depth: the sandbox's timeout must hold for it too,
     and the page after the pathological ones must still be extracted by a fresh child process."""
