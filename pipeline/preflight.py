@@ -6,6 +6,8 @@ what it needs (its `preflight`, stages/registry.py); stages that share a check (
 tokenizer) run it once.
 """
 
+import sys
+
 
 class PreflightError(RuntimeError):
     pass
@@ -23,8 +25,8 @@ def check_dependencies(cfg, in_task_process: bool = False):
             return run_in_task_process(check_dependencies, cfg)
         except PreflightError:
             raise
-        except Exception:  # noqa: BLE001 - no such process could run them (its forkserver died, ...): here, then
-            pass
+        except Exception as e:  # noqa: BLE001 - no such process could run them (its forkserver died, ...): here, then
+            print(f"refinery: the dependency checks run in this process ({type(e).__name__}: {e})", file=sys.stderr)
     registry = cfg.registry()
     problems, done = [], set()
     for cls in registry.ordered():

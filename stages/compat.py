@@ -287,11 +287,36 @@ class TaskConsole:
 
 def run_in_task_process(fn, *args):
     """fn(*args) in a process forked from the forkserver the local executor's task processes fork from
-    (pipeline/forkserver.py); returns what it returns, raises what it raises."""
+    (pipeline/forkserver.py); returns what it returns, raises what it raises. A process that dies without answering
+    (killed, a native crash, os._exit) raises ChildProcessError: a process Pool would wait for its answer forever."""
     from pipeline.forkserver import forkserver_context
 
-    with forkserver_context().Pool(1) as pool:
-        return pool.apply(fn, args)
+    ctx = forkserver_context()
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_answer, args=(send, fn, args))
+    process.start()
+    send.close()  # the child's end alone stays open: its exit ends recv() with EOFError
+    try:
+        kind, value = receive.recv()
+    except EOFError:
+        process.join()
+        raise ChildProcessError(f"the process running {getattr(fn, '__name__', fn)} exited with code "
+                                f"{process.exitcode} before answering") from None
+    finally:
+        receive.close()
+    process.join()
+    if kind == "raised":
+        raise value
+    return value
+
+
+def _answer(conn, fn, args):
+    try:
+        answer = ("returned", fn(*args))
+    except BaseException as e:  # noqa: BLE001 - the caller re-raises it
+        answer = ("raised", e)
+    conn.send(answer)
+    conn.close()
 
 
 class LocalExecutor(TaskConsole, LocalPipelineExecutor):

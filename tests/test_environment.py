@@ -68,6 +68,7 @@ def test_broken_dependency_fails_the_run_at_start_with_task_processes(tmp_path):
                     "--output", str(tmp_path / "run"), check=False, env=env)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "broken dependencies" in proc.stderr and "extract" in proc.stderr and "lxml_html_clean" in proc.stderr
+    assert "checks run in this process" not in proc.stderr  # they ran in the forked process, not the fallback
     assert not (tmp_path / "run" / "documents").exists()
 
 
@@ -88,3 +89,34 @@ def test_preflight_runs_here_when_no_task_process_can(monkeypatch):
     broken = parse_config({"stages": {"read": {}, "extract": {}, "decontaminate": {"eval_sets": ["/nonexistent.jsonl"]}}})
     with pytest.raises(PreflightError, match="decontaminate"):
         check_dependencies(broken, in_task_process=True)
+
+
+def test_task_process_runs_elsewhere_and_answers_or_raises():
+    """run_in_task_process: the function runs in another process (forked from the run's forkserver), its result
+    and its exception come back; a process that dies without answering raises instead of leaving the run waiting."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    script = (
+        "import os\n"
+        "from stages.compat import run_in_task_process\n"
+        "if __name__ == '__main__':\n"
+        "    assert run_in_task_process(os.getpid) != os.getpid()\n"
+        "    try:\n"
+        "        run_in_task_process(int, 'x')\n"
+        "    except ValueError as e:\n"
+        "        assert 'invalid literal' in str(e), e\n"
+        "    else:\n"
+        "        raise AssertionError('no error')\n"
+        "    try:\n"
+        "        run_in_task_process(os._exit, 3)\n"
+        "    except ChildProcessError as e:\n"
+        "        assert 'code 3' in str(e), e\n"
+        "    else:\n"
+        "        raise AssertionError('no error')\n"
+        "    print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
