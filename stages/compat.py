@@ -84,6 +84,13 @@ def _internal(hook: str, module: str, name: str):
         raise ImportError(f"stages.compat.{hook}: {module}.{name} is gone from the installed datatrove ({e})") from None
 
 
+@functools.lru_cache(maxsize=None)
+def _any_of(chars: frozenset):
+    import re
+
+    return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]")
+
+
 # -- datatrove's dependency check, with one look at the installed distributions -------------------------------------
 _IMPORT_UTILS = "datatrove.utils._import_utils"
 _internal("installed_distributions", _IMPORT_UTILS, "_is_distribution_available")
@@ -421,6 +428,10 @@ class SpacyTokenizerBase(SpaCyTokenizer):
     def sentence_end_chars(self):
         """The characters after which datatrove's sentencizer may end a sentence."""
         return self.tokenizer.get_pipe("sentencizer").punct_chars
+
+    def sentence_end_pattern(self):
+        """A regex that finds any of sentence_end_chars (builds the spaCy pipeline if it is not built yet)."""
+        return _any_of(frozenset(self.sentence_end_chars()))
 
     @staticmethod
     def left_to_datatrove(text: str) -> bool:

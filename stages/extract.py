@@ -241,7 +241,7 @@ class ExtractStage(RefineryStage):
         self.engine = engine
         # datatrove's Trafilatura step holds FineWeb's settings (and hands trafilatura what it does not know, `fast`
         # among them); the resiliparse engine calls it for its fallback
-        self.trafilatura = Trafilatura(timeout=timeout, **params, **({"fast": True} if trafilatura_fast else {}))
+        self.trafilatura = Trafilatura(timeout=timeout, fast=trafilatura_fast, **params)
         if engine == "resiliparse":
             fallback = self.trafilatura.extract if fallback_engine == "trafilatura" else trafilatura_baseline
             self.extract = ResiliparseExtractor(line_filter, fallback_chars, fallback,

@@ -182,10 +182,7 @@ class OneSentenceShortcut(WordTokenizer):
 
     def _sentence_end(self):
         if self._first_end is None:
-            import re
-
-            chars = sorted(self.inner.sentence_end_chars())
-            self._first_end = re.compile("[" + "".join(re.escape(c) for c in chars) + "]")
+            self._first_end = self.inner.sentence_end_pattern()
         return self._first_end
 
     def word_tokenize(self, text):

@@ -287,8 +287,7 @@ class FastSpacyTokenizer(SpacyTokenizerBase):
         if self.left_to_datatrove(text):
             return super().span_tokenize(text)
         if self._sentence_end is None:
-            chars = self.sentence_end_chars()
-            self._sentence_end = re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]")
+            self._sentence_end = self.sentence_end_pattern()
         if text and text == text.strip() and not self._sentence_end.search(text):
             # the sentencizer only ends a sentence after one of its punctuation characters, and a sentence spans
             # its first to its last token: for a stripped text, all of it (C4 strips every line it splits)
