@@ -295,18 +295,10 @@ def parse_config(raw, source: str = "config") -> RunConfig:
         _set_checked(cfg, errors, "executor", ex, key, key, lambda v: _whole(v) and v >= 1, "must be a positive integer")
     _set_checked(cfg, errors, "output", out, "removed_text_chars", "removed_text_chars",
                  lambda v: v is None or (_whole(v) and v >= 0), "must be a non-negative integer or null")
-    if "inspect_rate" in out:
-        v = out["inspect_rate"]
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= 1:
-            errors.append(f"output.inspect_rate: must be between 0 and 1, got {v!r}")
-        else:
-            cfg.inspect_rate = float(v)
-    if "inspect_text_chars" in out:
-        v = out["inspect_text_chars"]
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            errors.append(f"output.inspect_text_chars: must be a non-negative integer, got {v!r}")
-        else:
-            cfg.inspect_text_chars = v
+    _set_checked(cfg, errors, "output", out, "inspect_rate", "inspect_rate", lambda v: _number(v) and 0 <= v <= 1,
+                 "must be between 0 and 1", float)
+    _set_checked(cfg, errors, "output", out, "inspect_text_chars", "inspect_text_chars",
+                 lambda v: _whole(v) and v >= 0, "must be a non-negative integer")
     for key in ("keep_work", "raw_text"):
         if key in out:
             if not isinstance(out[key], bool):

@@ -348,15 +348,17 @@ def run_pipeline(cfg: RunConfig, files: list[str], output: str, overwrite: bool 
 
 
 def failed_input_files(layout: RunLayout) -> set[str]:
-    """The input files the read stage listed in errors/ as failed (not opened, not fetched, or nothing read)."""
+    """The input files the read stage listed in errors/ as failed (pipeline.stats.failed_files); an unreadable
+    errors/ file is skipped."""
+    from pipeline.stats import failed_files
+
     failed = set()
     for path in layout.error_files():
         try:
             with open(path) as f:
-                entries = json.load(f)
+                failed |= failed_files(json.load(f))
         except (OSError, ValueError):
             continue
-        failed.update(e["file"] for e in entries if isinstance(e, dict) and e.get("failed") and "file" in e)
     return failed
 
 

@@ -95,6 +95,11 @@ def collect_stats(run_dir: str) -> dict:
     return {"stages": stages, "errors": errors, "tokens": tokens, "input": _input_summary(layout, inputs, errors)}
 
 
+def failed_files(errors: list) -> set[str]:
+    """The input files errors/ entries list as failed (not opened, not fetched, or nothing read)."""
+    return {e["file"] for e in errors if isinstance(e, dict) and e.get("failed") and "file" in e}
+
+
 def _input_summary(layout: RunLayout, counts: dict, errors: list[dict]) -> dict:
     """The run's input files: how many, how many failed (listed in errors/ as failed), reads retried (by kind),
     and the share of failed files the run tolerates (input.max_failed_fraction)."""
@@ -106,7 +111,7 @@ def _input_summary(layout: RunLayout, counts: dict, errors: list[dict]) -> dict:
     except (OSError, ValueError, AttributeError):
         files, limit = None, None
     retries = {k[len("retries/"):]: v for k, v in sorted(counts.items()) if k.startswith("retries/")}
-    return {"files": files, "failed_files": len({e["file"] for e in errors if e.get("failed")}),
+    return {"files": files, "failed_files": len(failed_files(errors)),
             "retries": counts.get("retries", 0), "retries_by_kind": retries, "max_failed_fraction": limit}
 
 

@@ -83,11 +83,16 @@ def scrubbed_head(text: str, chars: int | None, scrubber) -> str:
         window *= 2
 
 
+def id_hash(doc_id: str, purpose: str = "") -> int:
+    """A 64-bit hash of a document's id, salted by `purpose` (the first 8 bytes of sha256(purpose + id))."""
+    return int.from_bytes(hashlib.sha256((purpose + (doc_id or "")).encode()).digest()[:8], "big")
+
+
 def id_fraction(doc_id: str, purpose: str = "") -> float:
     """A document's fixed place in [0, 1) from a hash of its id: every by-id choice (val split, inspection
     sample, report examples) uses it, so none depends on how files were split between tasks; `purpose` salts
     the hash so different choices pick independent documents."""
-    return int.from_bytes(hashlib.sha256((purpose + (doc_id or "")).encode()).digest()[:8], "big") / 2**64
+    return id_hash(doc_id, purpose) / 2**64
 
 
 class InspectWriter:

@@ -30,7 +30,7 @@ from refinery.atomic import write_json_atomic, write_table_atomic
 from refinery.schema import KEY_REMOVE_SCHEMA, KEY_SCHEMA
 from stages.base import Drop, RefineryStage, RunIntegrityError
 from stages.documents import ROW_KEY
-from stages.minhash_dedup import _TASK_SHIFT, _merged_blocks, _release_freed
+from stages.minhash_dedup import _TASK_SHIFT, _by_task, _merged_blocks, _release_freed
 
 
 def work_dir(layout, stage: str) -> str:
@@ -212,8 +212,8 @@ class KeyMergeStep(PipelineStep):
         self.stat_update("to_remove", value=removed)
         table = pa.concat_tables(out) if out else None
         if table is not None:  # sorted once for all tasks (one per input file: tens of thousands), then sliced
-            table = table.take(pc.sort_indices(table, sort_keys=[("task", "ascending"), ("index", "ascending")]))
-            bounds = np.searchsorted(table["task"].to_numpy(), np.arange(self.tasks + 1), side="left")
+            order, bounds = _by_task(table["task"].to_numpy(), table["index"].to_numpy(), self.tasks)
+            table = table.take(order)
         for t in range(self.tasks):
             if table is None:
                 mine = KEY_REMOVE_SCHEMA.empty_table()

@@ -110,7 +110,7 @@ def identify(scores: dict[str, float], languages: list[str] | None) -> tuple[str
     for None)."""
     top = max(scores, key=scores.__getitem__)
     group = _GROUP_OF.get(top)
-    score = sum(scores.get(m, 0.0) for m in group) if group else scores[top]
+    score = _score(scores, top)
     if languages is None or top in languages:
         return top, score, True
     configured = [lang for lang in languages if group and lang in group]
@@ -122,12 +122,13 @@ def identify(scores: dict[str, float], languages: list[str] | None) -> tuple[str
 def wanted_score(scores: dict[str, float], languages: list[str]) -> float:
     """The best score among `languages` as the stage counts them (refinery's codes; a group member: the group's sum),
     whether or not one of them is the top language (0.0 for none)."""
-    best = 0.0
-    for lang in languages:
-        lang = canonical(lang)
-        group = _GROUP_OF.get(lang)
-        best = max(best, sum(scores.get(m, 0.0) for m in group) if group else scores.get(lang, 0.0))
-    return best
+    return max((_score(scores, canonical(lang)) for lang in languages), default=0.0)
+
+
+def _score(scores: dict[str, float], lang: str) -> float:
+    """lang's score as the stage counts it: its group's sum for a group member (bs/hr/sr/sh, ms/id)."""
+    group = _GROUP_OF.get(lang)
+    return sum(scores.get(m, 0.0) for m in group) if group else scores.get(lang, 0.0)
 
 
 @dataclass

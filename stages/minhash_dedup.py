@@ -221,8 +221,10 @@ MAX_MERGE_FILES = 256  # files a merge reads at once: more are first merged in g
 
 def _merged_blocks(files: list[str], key: str = "band_hash", task_shifts: list[int] | None = None,
                    scratch: str | None = None):
-    """The rows of sorted signature files as a series of (table, band hashes) blocks, each holding every row
-    of a range of hashes (so the blocks, each sorted, make the merge of the files). A run has a file per task and
+    """The rows of sorted signature files as a series of (table, band hashes) blocks, each sorted, whose
+    concatenation is the merge of the files. Rows of one hash can fall on both sides of a cut between blocks (a
+    file's rows of that hash either side of one of its batches): a caller that needs all rows of a hash together
+    carries the last hash over (the bucket step; key dedup's _whole_keys). A run has a file per task and
     a task per input file (a snapshot: ~90,000): past MAX_MERGE_FILES files, groups of files are merged first
     into sorted files under `scratch` (a temporary folder inside it, removed when done), so open files and
     buffered rows stay bounded whatever the number of tasks."""

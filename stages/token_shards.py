@@ -22,7 +22,6 @@ token), never anything per document of the whole corpus.
 
 import array
 import glob
-import hashlib
 import json
 import math
 import os
@@ -36,7 +35,7 @@ import pyarrow.parquet as pq
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from stages.base import id_fraction
+from stages.base import id_fraction, id_hash
 from refinery.atomic import AtomicParquetWriter, disk_full_error, is_disk_full, write_json_atomic
 from refinery.schema import token_shard_schema, token_spill_schema
 from refinery.layout import SPLITS, RunLayout, ShardLayout, file_sha256
@@ -82,7 +81,7 @@ def copies(doc_id: str, language: str | None, weights: dict | None) -> int:
 def order_key(doc_id: str, copy: int, seed: int) -> int:
     """A row's place in the shards: a 64-bit hash of (seed, copy, id), so the order is a seeded shuffle that no task
     layout changes, and the copies of a repeated document are spread apart."""
-    return int.from_bytes(hashlib.sha256(f"{seed}/{copy}/{doc_id}".encode()).digest()[:8], "big")
+    return id_hash(doc_id, f"{seed}/{copy}/")
 
 
 def key_range(keys: np.ndarray, ranges: int) -> np.ndarray:
