@@ -2,8 +2,8 @@
 
 Without this, a trafilatura that cannot import (it needs lxml_html_clean) makes datatrove's extraction
 sandbox report every page as a timeout, and the run "succeeds" with nothing kept. Each configured stage checks
-what it needs (its `preflight`, stages/registry.py); stages that share a check (the quality filters' word
-tokenizer) run it once.
+what it needs (its `preflight`, stages/registry.py), each with its own keys; stages that share a check (the quality
+filters' word tokenizer) name its failure once.
 """
 
 import sys
@@ -28,14 +28,15 @@ def check_dependencies(cfg, in_task_process: bool = False):
         except Exception as e:  # noqa: BLE001 - no such process could run them (its forkserver died, ...): here, then
             print(f"refinery: the dependency checks run in this process ({type(e).__name__}: {e})", file=sys.stderr)
     registry = cfg.registry()
-    problems, done = [], set()
+    problems = []
     for cls in registry.ordered():
-        if cls.name not in cfg.stages or cls.preflight_label is None or cls.preflight_label in done:
+        if cls.name not in cfg.stages or cls.preflight_label is None:
             continue
-        done.add(cls.preflight_label)
-        try:
+        try:  # every configured stage with its own keys (what they share, e.g. the word tokenizer, is cached)
             cls.preflight(cls.Params(**cfg.stages[cls.name]))
         except Exception as e:  # noqa: BLE001 - report every broken piece at once
-            problems.append(f"{cls.preflight_label}: {type(e).__name__}: {e}")
+            problem = f"{cls.preflight_label}: {type(e).__name__}: {e}"
+            if problem not in problems:  # stages sharing a check name its failure once
+                problems.append(problem)
     if problems:
         raise PreflightError("broken dependencies or inputs, nothing was run:\n  " + "\n  ".join(problems))

@@ -578,6 +578,10 @@ class MinhashDedupStage(RefineryStage):
         import xxhash  # noqa: F401
 
         earlier_minhash_runs(params.against, {k: getattr(params, k) for k in MATCHING_PARAMS})
+        if params.profiles:  # shingles by each language's word tokenizer
+            from stages.profiles import check_tokenizers
+
+            check_tokenizers()
 
     @classmethod
     def build(cls, params, ctx):

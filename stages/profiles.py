@@ -37,6 +37,7 @@ Adding a language: add its lid.176 code, FineWeb-2 config name and spacing to LA
 Urdu has no profile: datatrove's tokenizer for it (IndicNLP) splits sentences with urduhack, which needs TensorFlow.
 """
 
+import functools
 import json
 import os
 import sys
@@ -175,3 +176,17 @@ if __name__ == "__main__":
         sys.exit("usage: python -m stages.profiles PATH/TO/fineweb-2 > stages/profiles.json")
     json.dump(import_fineweb2(sys.argv[1]), sys.stdout, ensure_ascii=False, indent=1)
     sys.stdout.write("\n")
+
+
+@functools.cache
+def check_tokenizers():
+    """Raises RuntimeError naming the first language whose word tokenizer (datatrove's, for its profile's key) does
+    not load: the preflight of every stage with `profiles: true` (once per process)."""
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    for profile in table().values():
+        try:  # datatrove's constructors check that the tokenizer's package imports
+            load_word_tokenizer(profile.tokenizer)
+        except ImportError as e:
+            raise RuntimeError(f"the word tokenizer of language {profile.language!r} ({profile.tokenizer}) "
+                               f"is not installed: pip install 'refinery[multilingual]' ({e})") from None

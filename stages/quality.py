@@ -37,16 +37,9 @@ class DatatroveFilterStage(RefineryStage):
         if len(word_tokenizer("en").word_tokenize("two words")) < 2:
             raise RuntimeError("spaCy word tokenizer returned nothing")
         if getattr(params, "profiles", False):
-            from datatrove.utils.word_tokenizers import load_word_tokenizer
+            from stages.profiles import check_tokenizers
 
-            from stages.profiles import table
-
-            for profile in table().values():
-                try:  # datatrove's constructors check that the tokenizer's package imports
-                    load_word_tokenizer(profile.tokenizer)
-                except ImportError as e:
-                    raise RuntimeError(f"the word tokenizer of language {profile.language!r} ({profile.tokenizer}) "
-                                       f"is not installed: pip install 'refinery[multilingual]' ({e})") from None
+            check_tokenizers()
 
     def __init__(self, output=None, profiles: bool = False, **params):
         super().__init__(output)
