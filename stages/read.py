@@ -239,7 +239,7 @@ class WarcReadStage(RefineryStage):
             # is lost (a damaged member, a record whose Content-Length was wrong) and its size is reported.
             # A file that cannot be opened or fetched (retries spent) is given up: no request more for it
             if kind == "" and not unavailable:
-                kind = _archive_kind(path, self.open_input)
+                kind = self._kind(path, state)
             resume = None
             if kind and resyncable and resyncs < _MAX_RESYNCS and not unavailable:
                 resume = _next_record_start(path, kind, state["end"], tried, self.open_input)
@@ -272,7 +272,7 @@ class WarcReadStage(RefineryStage):
         Returns where warcio goes on: (offset, records at that offset already read, when not a file offset)."""
         from stages.fastwarc_io import FastRecord, fast_iterator
 
-        kind = _archive_kind(path, self.open_input)
+        kind = self._kind(path, state)
         if kind not in ("gzip", "warc"):  # ARC, or no archive at all: warcio's alone
             return 0, 0
         basename = os.path.basename(path)
@@ -300,6 +300,13 @@ class WarcReadStage(RefineryStage):
         # the held record is read again by warcio, which checks its end and what follows it
         return self._resume_at(path, held[2], state)
 
+    def _kind(self, path: str, state: dict) -> str | None:
+        """The file's archive kind (_archive_kind), kept once known: for a remote file each look is a request.
+        None (no archive, or the look failed) is not kept: a later look may get through."""
+        if state.get("kind") is None:
+            state["kind"] = _archive_kind(path, self.open_input)
+        return state["kind"]
+
     def _release(self, held, state: dict):
         doc, verdict, _ = held
         state["records"] += 1
@@ -309,7 +316,7 @@ class WarcReadStage(RefineryStage):
         """Where warcio takes over: FastWARC's stream_pos is a file offset in an uncompressed file and in one
         gzip member per record, not inside a whole-file gzip stream; there warcio reads from the start and
         passes over the records already read."""
-        kind = _archive_kind(path, self.open_input)
+        kind = self._kind(path, state)
         if offset > 0 and kind in ("gzip", "warc") and _record_starts_at(path, kind, offset, self.open_input):
             state["end"] = max(state["end"], offset)
             return offset, 0
@@ -348,7 +355,7 @@ class WarcReadStage(RefineryStage):
             # count it in the length); otherwise the length was wrong, the payload cannot be trusted, and the
             # next record may start anywhere inside what warcio took for this one
             warnings = iterator.err_count
-            kind = _archive_kind(path, self.open_input)
+            kind = self._kind(path, state)
             if kind in ("warc", "arc") and _record_starts_at(path, kind, state["end"], self.open_input):
                 yield doc, verdict
                 raise MisalignedRecord("", resume_at=state["end"])
