@@ -148,9 +148,9 @@ def train_tokenizer(files: list[str], out_path: str, vocab_size: int, sample_cha
 
 # -- tokenize: one documents file -> its rows, in key order ----------------------------------------------------------
 def tokenizer_meta(tokenizer_path: str):
-    from tokenizers import Tokenizer
+    from stages.tokenizer import load_text_encoder
 
-    tok = Tokenizer.from_file(tokenizer_path)
+    tok = load_text_encoder(tokenizer_path)
     vocab = tok.get_vocab_size()
     dtype = "uint16" if vocab <= 2**16 else "uint32"
     meta = {"tokenizer_sha256": file_sha256(tokenizer_path), "vocab_size": vocab, "eos_id": tok.token_to_id(EOS),

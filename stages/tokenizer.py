@@ -41,6 +41,17 @@ def sample_texts(texts, max_chars: int | None):
         left -= len(text)
 
 
+def load_text_encoder(path: str):
+    """The tokenizer.json at `path`, set to encode documents: a special token's string in a document's text (a page
+    that quotes "<|endoftext|>") is encoded as the text it is, never as the special token, so no document puts an
+    end-of-text inside itself; decode(encode(text)) == text for every text."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(path)
+    tok.encode_special_tokens = True
+    return tok
+
+
 def load_existing_tokenizer(path: str):
     """A tokenizer.json given in the config, checked (preflight calls this before any work)."""
     from tokenizers import Tokenizer
