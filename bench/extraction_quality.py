@@ -6,8 +6,11 @@ real pages.
 Extractors, run in this process on the same pages, interleaved page by page:
   refinery              stages.extract.ExtractStage built from configs/fineweb.yaml's `stages.extract` (timeout
                         aside), called as its `.extract(html)`: datatrove's Trafilatura.extract with FineWeb's
-                        settings (favour_precision, deduplicate), without the sandbox process the pipeline adds;
-  trafilatura-defaults  trafilatura.extract(html) with no options;
+                        settings (favour_precision, deduplicate), without the sandbox process the pipeline adds, with
+                        trafilatura sped up as a run's extract stage has it (stages/trafilatura_speed.py);
+  trafilatura-fineweb   the same call with trafilatura as installed (what datatrove's FineWeb pipeline runs): the
+                        same text, so the same figures, at trafilatura's own speed;
+  trafilatura-defaults  trafilatura.extract(html) with no options, trafilatura as installed;
   fast                  the stage built from configs/fast.yaml's `stages.extract`: engine resiliparse with its
                         line filter and trafilatura fallback, on every page (a run keeping fast.yaml's languages skips
                         the fallback for pages whose visible text is in none of them: a line after the table counts
@@ -17,6 +20,7 @@ Extractors, run in this process on the same pages, interleaved page by page:
   resiliparse+fallback  ... with the fallback only (fast.yaml's fallback_engine, for pages it misses);
   fast+trafilatura      fast with fallback_engine trafilatura (extract(), trafilatura_fast as in fast.yaml);
   fast+trafilatura-full ... and trafilatura_fast off: trafilatura also asks readability and jusText (as FineWeb).
+The rows of refinery's stage (refinery, fast, resiliparse...) run with trafilatura sped up, as a run does.
 Two benchmarks from the shared data folder (DIR/extraction/, see its MANIFEST.md section 2):
   aeb       scrapinghub article-extraction-benchmark, 120 pages with the full article body as truth: bag-of-tokens
             precision/recall/F1 (tokens = \\w+ of the lowercased text, multiset overlap), micro-summed over pages,
@@ -279,6 +283,13 @@ def main() -> int:
     import trafilatura
     from pipeline.config import load_config
     from stages.extract import FALLBACK_SKIPPED, ExtractStage
+    from stages.trafilatura_speed import speed_up_trafilatura, trafilatura_as_installed
+
+    def as_installed(extract):
+        def call(html):
+            with trafilatura_as_installed():
+                return extract(html)
+        return call
 
     def stage_params(config):
         params = dict(load_config(os.path.join(ROOT, "configs", config)).stages["extract"])
@@ -289,7 +300,8 @@ def main() -> int:
     # the resiliparse rows take fast.yaml's settings apart: DCLM's call alone, then each of its two additions
     extractors = {
         "refinery": ExtractStage(**params).extract,
-        "trafilatura-defaults": trafilatura.extract,
+        "trafilatura-fineweb": as_installed(ExtractStage(**params).extract),
+        "trafilatura-defaults": as_installed(trafilatura.extract),
         "resiliparse": ExtractStage(**{**fast, "line_filter": False, "fallback_chars": 0}).extract,
         "resiliparse+filter": ExtractStage(**{**fast, "fallback_chars": 0}).extract,
         "resiliparse+fallback": ExtractStage(**{**fast, "line_filter": False}).extract,
@@ -298,6 +310,7 @@ def main() -> int:
                                                   "trafilatura_fast": False}).extract,
         "fast": ExtractStage(**fast).extract,
     }
+    speed_up_trafilatura()  # as a run's extract stage does; the as_installed rows undo it for their own calls
     # first calls load trafilatura's lazy parts (justext stoplists, htmldate); keep that out of pages/s
     for extract in extractors.values():
         extract(WARMUP_HTML)

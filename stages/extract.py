@@ -22,6 +22,7 @@ from datatrove.pipeline.extractors.trafilatura import Trafilatura
 from stages.base import Drop, RefineryStage
 from stages.compat import extraction_sandbox
 from stages.registry import key
+from stages.trafilatura_speed import speed_up_trafilatura
 
 ENGINES = ("trafilatura", "resiliparse")
 FALLBACK_ENGINES = ("trafilatura", "baseline")
@@ -255,6 +256,7 @@ class ExtractStage(RefineryStage):
     def session(self):
         # import and warm the extractors here: the sandbox forks from this process, and a child that had to
         # import them first would miss its start-up deadline (= timeout) and cost the task's first page
+        speed_up_trafilatura()  # the same text, ~20% less of trafilatura's time (stages/trafilatura_speed.py)
         self.extract("<html><body><p>warm up</p></body></html>")
         if self.engine == "resiliparse" and self.extract.fallback_chars:
             self.trafilatura.extract("<html><body><p>warm up</p></body></html>")

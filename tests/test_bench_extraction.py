@@ -8,7 +8,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXTRACTION = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "extraction"))
-EXTRACTORS = ("refinery", "trafilatura-defaults", "resiliparse", "resiliparse+filter", "resiliparse+fallback",
+EXTRACTORS = ("refinery", "trafilatura-fineweb", "trafilatura-defaults", "resiliparse", "resiliparse+filter", "resiliparse+fallback",
               "fast+trafilatura", "fast+trafilatura-full", "fast")
 
 

@@ -1,0 +1,156 @@
+"""trafilatura, faster, with the same output: refinery's extract stage runs this once in each task process before it
+extracts (configs/fineweb.yaml's whole extraction, fast.yaml's trafilatura fallback). Nothing here changes what
+trafilatura extracts; tests/test_trafilatura_speed.py checks that on every real page in ../shared/data, for every
+expression touched and for extract() as FineWeb and as fast.yaml call it.
+
+Where trafilatura's time went (cProfile, FineWeb's settings, the 480 distinct real pages of bench/scaled_warcs.py):
+~40% in its module-level XPath expressions, most of it in the EXSLT `re:test(@class, '...')` calls, which lxml
+answers with a Python callback per element tested, and ~10% in lxml.html's element class lookup, a Python method
+called for every element proxy lxml makes (the callbacks' own arguments among them). Three changes:
+
+- `re:test(@a, 'P')` (or `@a|@b`, with or without flags) becomes `((@a) and re:test(@a, 'P'))` when P cannot match
+  the empty string: an element without the attribute is answered by libxml2 itself instead of by a callback given
+  "" (lxml hands an empty node-set to the callback as ""), with the same truth value.
+- Those expressions are compiled with smart_strings=False, so the callback's attribute values come as plain strings
+  instead of strings that carry (and make) a proxy of their element. They select elements (checked when patched:
+  an expression that could return strings keeps smart strings), whose results smart_strings does not touch.
+- trafilatura's HTML parser gets the C-level class lookup that maps every element name, comment, processing
+  instruction and entity to the class lxml.html's Python lookup maps it to (the HTML parser gives lower-case element
+  names, which lxml.html lower-cases again before its look-up).
+
+bench/extraction_quality.py measures it (rows refinery-fineweb and trafilatura-favor_precision: the same settings,
+with and without this module)."""
+
+import contextlib
+import re
+import sys
+
+REGEXP_NS = "http://exslt.org/regular-expressions"
+# re:test(@attr[|@attr...], 'pattern'[, 'flags']): XPath literals in single quotes cannot contain a quote
+_RE_TEST = re.compile(r"re:test\((@[\w-]+(?:\s*\|\s*@[\w-]+)*)\s*,\s*'([^']*)'(?:\s*,\s*'([^']*)')?\)")
+_PREDICATE = re.compile(r"\[[^\[\]]*\]")
+
+_patches: list[tuple] = []  # (owner, key, original, replacement); key "lookup": the parser's class lookup
+_applied = False
+
+
+def guard_regex_tests(path: str) -> str:
+    """The expression with each re:test on attributes that cannot match "" behind a test that the attribute
+    exists (libxml2's `and` does not evaluate its right side when the left is false)."""
+    def guarded(m: re.Match) -> str:
+        attrs, pattern, flags = m.group(1), m.group(2), m.group(3) or ""
+        try:
+            matches_empty = re.search(pattern, "", re.IGNORECASE if "i" in flags else 0) is not None
+        except re.error:
+            return m.group(0)  # left to lxml, which raises its own error as before
+        return m.group(0) if matches_empty else f"(({attrs}) and {m.group(0)})"
+    return _RE_TEST.sub(guarded, path)
+
+
+def selects_only_elements(path: str) -> bool:
+    """Whether the expression's result is made of elements only (no text(), attribute or string step outside its
+    predicates), so smart_strings cannot change it."""
+    outside = path
+    while True:
+        stripped = _PREDICATE.sub("", outside)
+        if stripped == outside:
+            break
+        outside = stripped
+    return "text()" not in outside and "@" not in outside and "string(" not in outside and "::attribute" not in outside
+
+
+def _faster(xpath):
+    """A faster XPath for one of trafilatura's, or None when this module leaves it as it is."""
+    from lxml.etree import XPath
+
+    if "re:test" not in xpath.path:
+        return None
+    return XPath(guard_regex_tests(xpath.path), namespaces={"re": REGEXP_NS},
+                 smart_strings=not selects_only_elements(xpath.path))
+
+
+def html_class_lookup():
+    """lxml.html's element class lookup (HtmlElementClassLookup: a Python method per element proxy) as lxml's
+    C-level lookups: the same class for every element name, comment, processing instruction and entity."""
+    from lxml import etree
+    from lxml.html import (HtmlComment, HtmlElement, HtmlElementClassLookup, HtmlEntity,
+                           HtmlProcessingInstruction)
+
+    fallback = etree.ElementDefaultClassLookup(element=HtmlElement, comment=HtmlComment,
+                                               pi=HtmlProcessingInstruction, entity=HtmlEntity)
+    lookup = etree.ElementNamespaceClassLookup(fallback)
+    by_name = lookup.get_namespace(None)
+    for name, cls in HtmlElementClassLookup._default_element_classes.items():
+        by_name[name] = cls
+    return lookup
+
+
+def _trafilatura_modules() -> list:
+    return [m for name, m in sorted(sys.modules.items())
+            if m is not None and (name == "trafilatura" or name.startswith("trafilatura."))]
+
+
+def _build_patches() -> None:
+    import trafilatura  # noqa: F401 - imports the modules whose expressions are replaced
+    import trafilatura.utils
+    from lxml.etree import XPath
+    from lxml.html import HtmlElementClassLookup
+
+    replaced: dict[int, object] = {}  # id(original XPath) -> its replacement, the same object everywhere
+    for module in _trafilatura_modules():
+        for name, value in list(vars(module).items()):
+            if isinstance(value, XPath):
+                if id(value) not in replaced:
+                    replaced[id(value)] = _faster(value)
+                if replaced[id(value)] is not None:
+                    _patches.append((module, name, value, replaced[id(value)]))
+            elif isinstance(value, list) and value and all(isinstance(x, XPath) for x in value):
+                # the lists are imported by name into other modules: replaced in place, seen by all of them
+                if any(owner is value for owner, *_ in _patches):
+                    continue
+                for i, x in enumerate(value):
+                    if id(x) not in replaced:
+                        replaced[id(x)] = _faster(x)
+                    if replaced[id(x)] is not None:
+                        _patches.append((value, i, x, replaced[id(x)]))
+    _patches.append((trafilatura.utils.HTML_PARSER, "lookup", HtmlElementClassLookup(), html_class_lookup()))
+
+
+def _set(use_replacement: bool) -> None:
+    global _applied
+    for owner, key, original, replacement in _patches:
+        value = replacement if use_replacement else original
+        if key == "lookup":
+            owner.set_element_class_lookup(value)
+        elif isinstance(owner, list):
+            owner[key] = value
+        else:
+            setattr(owner, key, value)
+    _applied = use_replacement
+
+
+def speed_up_trafilatura() -> None:
+    """Applies the three changes in this process (the expressions are compiled on the first call only)."""
+    if not _patches:
+        _build_patches()
+    if not _applied:
+        _set(True)
+
+
+def restore_trafilatura() -> None:
+    """Undoes speed_up_trafilatura: trafilatura as installed (for the parity tests and the extraction benchmark,
+    which compare both in one process)."""
+    if _applied:
+        _set(False)
+
+
+@contextlib.contextmanager
+def trafilatura_as_installed():
+    """trafilatura without this module's changes inside the block, as it was after it."""
+    was = _applied
+    restore_trafilatura()
+    try:
+        yield
+    finally:
+        if was:
+            speed_up_trafilatura()

@@ -1,0 +1,161 @@
+"""stages/trafilatura_speed.py makes trafilatura faster without changing what it extracts: checked here on every real
+HTML page in ../shared/data (the WARC pages bench/scaled_warcs.py draws from and both extraction benchmarks), for
+each expression it replaces, for the classes lxml gives the elements, and for the text of extract() as
+configs/fineweb.yaml and configs/fast.yaml call it."""
+
+import copy
+import dataclasses
+import functools
+import gzip
+import os
+import sys
+
+import pytest
+
+from conftest import ROOT, SHARED
+from stages import trafilatura_speed
+from stages.trafilatura_speed import (guard_regex_tests, selects_only_elements, speed_up_trafilatura,
+                                      trafilatura_as_installed)
+
+
+@functools.cache
+def real_html_pages() -> tuple[str, ...]:
+    """Every real HTML page of ../shared/data's WARCs and extraction benchmarks; () without the data."""
+    from stages.read import decode_html
+
+    pages = []
+    if all(os.path.isdir(os.path.join(SHARED, "warc", d)) for d in ("assembled", "cc", "other-real")):
+        sys.path.insert(0, os.path.join(ROOT, "bench"))
+        try:
+            from scaled_warcs import distinct_pages
+        finally:
+            sys.path.remove(os.path.join(ROOT, "bench"))
+        pages += [p["html"] for p in distinct_pages(os.path.join(SHARED, "warc"))]
+    folder = os.path.join(SHARED, "extraction")
+    for dataset in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        html_dir = os.path.join(folder, dataset, "html")
+        for name in sorted(os.listdir(html_dir)) if os.path.isdir(html_dir) else []:
+            opener = gzip.open if name.endswith(".gz") else open
+            with opener(os.path.join(html_dir, name), "rb") as f:
+                payload = f.read()
+            decoded = decode_html(payload, None)
+            pages.append(payload.decode("utf-8", "replace") if decoded is None else decoded[0])
+    return tuple(pages)
+
+
+def pages_or_skip() -> tuple[str, ...]:
+    pages = real_html_pages()
+    if len(pages) < 100:
+        pytest.skip(f"real HTML pages not present under {SHARED}")
+    return pages
+
+
+@pytest.fixture
+def as_found():
+    """Leaves trafilatura as the test found it (sped up or not): other tests in this process extract too."""
+    with trafilatura_as_installed():
+        yield
+
+
+def test_guard_only_where_the_pattern_cannot_match_empty():
+    assert guard_regex_tests("//*[re:test(@class, 'foo|bar')]") == "//*[((@class) and re:test(@class, 'foo|bar'))]"
+    assert (guard_regex_tests("//*[re:test(@id|@class, '^x', 'i')]")
+            == "//*[((@id|@class) and re:test(@id|@class, '^x', 'i'))]")
+    # these match "", so an element without the attribute matches them: left alone
+    for expr in ("//*[re:test(@class, 'a|')]", "//*[re:test(@class, '^')]", "//*[re:test(@id, 'x*')]"):
+        assert guard_regex_tests(expr) == expr
+    # not an attribute (a string argument, a function): left alone
+    assert guard_regex_tests("//*[re:test(string(.), 'x')]") == "//*[re:test(string(.), 'x')]"
+
+
+def test_only_expressions_selecting_elements_lose_smart_strings():
+    assert selects_only_elements(".//*[self::div][re:test(@class, 'x')]")
+    assert selects_only_elements(".//div[p[@id='x']]//span")
+    assert not selects_only_elements(".//div[re:test(@class, 'x')]/text()")
+    assert not selects_only_elements(".//a[re:test(@class, 'x')]/@href")
+
+
+def test_each_replaced_expression_selects_the_same_elements_and_lxml_the_same_classes(as_found):
+    """The same class for every element of every real page; and on every fourth page's tree, as parsed and after
+    trafilatura's own cleaning (the trees most expressions run on), the same elements in the same order from each
+    expression (the end-to-end tests below compare every page's text)."""
+    from lxml.html import HtmlElementClassLookup
+    from trafilatura.htmlprocessing import convert_tags, tree_cleaning
+    from trafilatura.settings import Extractor
+    from trafilatura.utils import HTML_PARSER, load_html
+
+    pages = pages_or_skip()
+    speed_up_trafilatura()
+    pairs = [(original, new) for owner, key, original, new in trafilatura_speed._patches if key != "lookup"]
+    assert len(pairs) >= 10  # trafilatura's expressions with re:test were found
+    fast_lookup = next(new for owner, key, _, new in trafilatura_speed._patches if key == "lookup")
+    options = Extractor(output_format="txt", precision=True, comments=False)
+    compared = 0
+    for html in pages:
+        HTML_PARSER.set_element_class_lookup(HtmlElementClassLookup())
+        tree = load_html(html)
+        if tree is None:
+            continue
+        HTML_PARSER.set_element_class_lookup(fast_lookup)
+        assert [type(e) for e in load_html(html).iter()] == [type(e) for e in tree.iter()]
+        compared += 1
+        if compared % 4:
+            continue
+        cleaned = convert_tags(tree_cleaning(copy.deepcopy(tree), options), options)
+        for original, new in pairs:
+            for t in (tree, cleaned):
+                assert new(t) == original(t), original.path
+    assert compared >= 100
+
+
+CALLS = {
+    # configs/fineweb.yaml (datatrove's Trafilatura step with FineWeb's settings)
+    "fineweb": dict(favor_precision=True, include_comments=False, deduplicate=True),
+    # configs/fast.yaml's fallback with fallback_engine: trafilatura
+    "fast-fallback": dict(favor_precision=False, include_comments=False, deduplicate=True, fast=True),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("call", sorted(CALLS))
+def test_extract_gives_the_same_text_on_every_real_page(as_found, call):
+    import trafilatura
+    from trafilatura.deduplication import LRU_TEST
+
+    pages = pages_or_skip()
+    differing = []
+    for i, html in enumerate(pages):
+        texts = []
+        for sped_up in (False, True):
+            (speed_up_trafilatura if sped_up else trafilatura_speed.restore_trafilatura)()
+            LRU_TEST.clear()  # deduplicate: each extraction starts from the same segment cache
+            texts.append(trafilatura.extract(html, **CALLS[call]))
+        if texts[0] != texts[1]:
+            differing.append(i)
+    assert not differing, f"{len(differing)} of {len(pages)} pages extract differently, e.g. page {differing[:5]}"
+
+
+def test_baseline_gives_the_same_text_on_every_real_page(as_found):
+    from trafilatura import baseline
+
+    pages = pages_or_skip()
+    for html in pages:
+        trafilatura_speed.restore_trafilatura()
+        stock = baseline(html)[1]
+        speed_up_trafilatura()
+        assert baseline(html)[1] == stock
+
+
+def test_the_extract_stage_runs_trafilatura_sped_up(as_found, tmp_path):
+    """A task's extract stage applies it before it forks its sandbox (whose extractions then use it)."""
+    import trafilatura.xpaths
+    from stages.extract import ExtractStage
+
+    trafilatura_speed.restore_trafilatura()
+    stage = ExtractStage(**dataclasses.asdict(ExtractStage.Params()))
+    assert "and re:test" not in trafilatura.xpaths.OVERALL_DISCARD_XPATH[0].path
+    sandbox = stage.session()
+    with sandbox:
+        assert "and re:test" in trafilatura.xpaths.OVERALL_DISCARD_XPATH[0].path
+        html = "<html><body><article><p>" + "A sentence of the article body. " * 30 + "</p></article></body></html>"
+        assert "article body" in sandbox.process_document(html, stage.extract)
