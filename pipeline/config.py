@@ -254,7 +254,9 @@ def _parse_executor(ex: dict, cfg: RunConfig, errors: list[str]):
     cfg.executor_options = options
 
 
-def parse_config(raw, source: str = "config") -> RunConfig:
+def parse_config(raw, source: str = "config", stages: bool = True) -> RunConfig:
+    """stages=False: everything but `stages` and `plugins` (which import every stage's module), for a first look at
+    a run's input and executor (pipeline/cli.py starts the forkserver on it)."""
     errors: list[str] = []
     if raw is None:
         raw = {}
@@ -306,6 +308,10 @@ def parse_config(raw, source: str = "config") -> RunConfig:
             else:
                 setattr(cfg, key, out[key])
 
+    if not stages:
+        if errors:
+            raise ConfigError(f"invalid {source}:\n  " + "\n  ".join(errors))
+        return cfg
     stages = raw.get("stages")
     if stages is None:
         errors.append("stages: required (a mapping of stage name to options; see configs/fineweb.yaml)")
@@ -349,7 +355,7 @@ def _parse_plugins(value, cfg: RunConfig, errors: list[str]):
     return registry
 
 
-def load_config(path: str) -> RunConfig:
+def load_config(path: str, stages: bool = True) -> RunConfig:
     try:
         with open(path) as f:
             raw = yaml.safe_load(f)
@@ -357,4 +363,4 @@ def load_config(path: str) -> RunConfig:
         raise ConfigError(f"config file not found: {path}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    return parse_config(raw, source=path)
+    return parse_config(raw, source=path, stages=stages)

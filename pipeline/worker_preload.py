@@ -26,13 +26,16 @@ for _module in ("pyarrow.parquet", "trafilatura", "resiliparse.extract.html2text
 def warm():
     """Builds, once, what each task process would otherwise build for itself: the names of the installed
     distributions (datatrove checks a step's dependencies whenever one is unpickled), pandas (pyarrow imports it on the
-    first table made from Python data, in every phase), the URL filter's offline suffix list (~0.3 s), trafilatura's
+    first table made from Python data, in every phase), the URL filter's offline suffix list and the lookup structure
+    it builds on first use (~0.5 s), lid.176 (the language stage's and the preflight's, ~0.06 s), trafilatura's
     lazy parts (jusText's stop lists, ~0.2 s) and the English word tokenizer's spaCy pipeline (~0.3 s), the one of
     FineWeb's filters. Anything that fails here is left for the stage's own preflight to report."""
     steps = (
         lambda: importlib.import_module("stages.compat")._installed_distribution_names(),
         lambda: importlib.import_module("pandas"),
-        lambda: importlib.import_module("stages.compat")._process_tldextract(),
+        lambda: importlib.import_module("stages.compat")._process_tldextract()("example.com"),
+        lambda: importlib.import_module("stages.compat").process_fasttext_model(
+            importlib.import_module("stages.language").lid176_path()),
         lambda: importlib.import_module("trafilatura").extract("<html><body><p>warm up</p></body></html>"),
         lambda: importlib.import_module("stages.word_tokens").word_tokenizer("en").word_tokenize("warm up"),
     )

@@ -529,10 +529,17 @@ class LocalFT176LID(FT176LID):
     @property
     def model(self):
         if self._model is None:
-            import fasttext
-
-            self._model = fasttext.load_model(self.model_path)
+            self._model = process_fasttext_model(self.model_path)
         return self._model
+
+
+@functools.cache
+def process_fasttext_model(path: str):
+    """One loaded fastText model per file and process (read-only: predicting does not change it); the forkserver
+    loads lid.176 once (pipeline/worker_preload.py) and every task process forked from it starts with it loaded."""
+    import fasttext
+
+    return fasttext.load_model(path)
 
 
 def use_lid(language_filter, lid):

@@ -80,9 +80,9 @@ def lid176_path() -> str:
 @functools.cache
 def lid176_languages() -> frozenset[str]:
     """The codes lid.176 can answer (its 176 labels, with `no` as `nb`)."""
-    import fasttext
+    from stages.compat import process_fasttext_model
 
-    return frozenset(canonical(label.removeprefix("__label__")) for label in fasttext.load_model(lid176_path()).labels)
+    return frozenset(canonical(label.removeprefix("__label__")) for label in process_fasttext_model(lid176_path()).labels)
 
 
 def resolve_thresholds(threshold) -> tuple[dict[str, float], float]:

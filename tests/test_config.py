@@ -92,3 +92,27 @@ def test_cli_reports_config_error_and_exits_2(tmp_path):
     assert proc.returncode == 2
     assert "stages.language.threshold" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_reports_a_stage_error_the_same_when_the_run_would_fork_task_processes(tmp_path):
+    """With two local input files and two workers the forkserver starts before the stages are read (pipeline/cli.py
+    start_forkserver_early): a stage's error is still the error reported, nothing is written, and the stage-less
+    first reading accepts the executor and input the full one does."""
+    from conftest import article_html, write_warc
+
+    for i in range(2):
+        write_warc(str(tmp_path / f"in-{i}.warc.gz"), [{"url": f"https://example.com/{i}", "body": article_html(["x"])}])
+    raw = base()
+    raw["executor"] = {"workers": 2}
+    raw["stages"]["language"]["threshold"] = 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    proc = refinery("run", str(bad), "--input", str(tmp_path / "in-*.warc.gz"), "--output", str(tmp_path / "out"),
+                    check=False)
+    assert proc.returncode == 2
+    assert "stages.language.threshold" in proc.stderr
+    assert not (tmp_path / "out").exists()
+    first_look = load_config(str(bad), stages=False)
+    assert (first_look.executor, first_look.workers, first_look.stages) == ("local", 2, {})
+    with pytest.raises(ConfigError, match="stages.language.threshold"):
+        load_config(str(bad))
