@@ -29,29 +29,43 @@ def with_command_line(cfg, args):
     return cfg
 
 
-def start_forkserver_early(args) -> None:
+def start_forkserver_early(args) -> bool:
     """Starts the forkserver before the config's stages are read (that imports every stage's module, ~0.6 s), when
     the config's executor and local input files already say the run forks task processes: its preload, the run's
-    wall-time critical path, then starts that much sooner. Silent: anything unusual (an invalid config, remote
-    input, a listing) is left to cmd_run, which starts it itself once it knows the files."""
+    wall-time critical path, then starts that much sooner. Whether it started it. Silent: anything unusual (an
+    invalid config, remote input, a listing) is left to the run, which starts it itself once it knows the files."""
     from pipeline.config import load_config
     from pipeline.forkserver import forks_task_processes, start_forkserver
-    from pipeline.inputs import resolve_inputs
+    from pipeline.inputs import is_listing, resolve_inputs
 
     try:
         cfg = with_command_line(load_config(args.config, stages=False), args)
         inputs = args.input or cfg.inputs
-        if args.snapshot or not inputs or any("://" in path or path.endswith(".paths.gz") for path in inputs):
-            return
+        if args.snapshot or not inputs or any("://" in path or is_listing(path) for path in inputs):
+            return False
         files = resolve_inputs(inputs, cfg.base_url, args.allow_foreign_entries, limit=args.limit_files or None,
                                policy=cfg.retry_policy()).files
         if forks_task_processes(cfg.executor, cfg.workers, len(files)):
             start_forkserver()
+            return True
     except Exception:  # noqa: BLE001 - see the docstring
-        return
+        pass
+    return False
 
 
 def cmd_run(args) -> int:
+    from pipeline.forkserver import stop_forkserver
+
+    early = start_forkserver_early(args)
+    try:
+        return run_command(args)
+    except BaseException:
+        if early:  # it may still be preloading (an invalid config): not left behind this process
+            stop_forkserver()
+        raise
+
+
+def run_command(args) -> int:
     from refinery.layout import RunLayout
     from pipeline.config import load_config
     from pipeline.forkserver import forks_task_processes, start_forkserver
@@ -59,7 +73,6 @@ def cmd_run(args) -> int:
     from pipeline.run import check_inputs_outside_output, claim_output_folder, release_output_folder, run_pipeline
     from pipeline.sample_data import SAMPLE_NAME, write_sample
 
-    start_forkserver_early(args)
     cfg = with_command_line(load_config(args.config), args)
     output = args.output or os.path.join("runs", os.path.splitext(os.path.basename(args.config))[0])
     if args.snapshot and args.input:

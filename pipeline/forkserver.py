@@ -2,6 +2,8 @@
 with the "forkserver" method): one per run, started with pipeline.worker_preload imported, so every task process of
 every phase starts with the libraries imported and warmed instead of importing them again."""
 
+import os
+
 WORKER_PRELOAD = "pipeline.worker_preload"
 
 
@@ -27,3 +29,21 @@ def start_forkserver():
 
     forkserver_context()
     forkserver.ensure_running()
+
+
+def stop_forkserver():
+    """Stops this process's forkserver now, preload or not (a run that ends before its first task, e.g. on an invalid
+    config, would otherwise leave it importing for seconds, holding the pipes of whoever reads this process's
+    output)."""
+    import signal
+
+    from multiprocess import forkserver, resource_tracker
+
+    server = forkserver._forkserver
+    if server._forkserver_pid is not None:
+        try:
+            os.kill(server._forkserver_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        server._stop()  # closes its pipes, reaps it and forgets it
+        resource_tracker._resource_tracker._stop()  # started with it; tracks nothing yet, exits when told

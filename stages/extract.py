@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from datatrove.data import Document
 from datatrove.pipeline.extractors.trafilatura import Trafilatura
+from datatrove.utils.logging import logger
 
 from stages.base import Drop, RefineryStage
 from stages.compat import extraction_sandbox
@@ -256,7 +257,9 @@ class ExtractStage(RefineryStage):
     def session(self):
         # import and warm the extractors here: the sandbox forks from this process, and a child that had to
         # import them first would miss its start-up deadline (= timeout) and cost the task's first page
-        speed_up_trafilatura()  # the same text, ~20% less of trafilatura's time (stages/trafilatura_speed.py)
+        if not speed_up_trafilatura():  # the same text, ~20% less of trafilatura's time (stages/trafilatura_speed.py)
+            logger.warning("extract: trafilatura runs as installed (stages/trafilatura_speed.py could not prepare its "
+                           "faster expressions for this trafilatura/lxml): the same text, more time")
         self.extract("<html><body><p>warm up</p></body></html>")
         if self.engine == "resiliparse" and self.extract.fallback_chars:
             self.trafilatura.extract("<html><body><p>warm up</p></body></html>")

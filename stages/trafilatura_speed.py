@@ -18,17 +18,25 @@ called for every element proxy lxml makes (the callbacks' own arguments among th
   instruction and entity to the class lxml.html's Python lookup maps it to (the HTML parser gives lower-case element
   names, which lxml.html lower-cases again before its look-up).
 
-bench/extraction_quality.py measures it (rows refinery-fineweb and trafilatura-favor_precision: the same settings,
-with and without this module)."""
+bench/extraction_quality.py measures it (rows refinery and trafilatura-fineweb: the same call, with and without this
+module)."""
 
 import contextlib
+import itertools
 import re
 import sys
 
 REGEXP_NS = "http://exslt.org/regular-expressions"
-# re:test(@attr[|@attr...], 'pattern'[, 'flags']): XPath literals in single quotes cannot contain a quote
-_RE_TEST = re.compile(r"re:test\((@[\w-]+(?:\s*\|\s*@[\w-]+)*)\s*,\s*'([^']*)'(?:\s*,\s*'([^']*)')?\)")
+# re:test(@attr[|@attr...], 'pattern'[, 'flags']) (XPath literals in single quotes cannot contain a quote), or a string
+# literal, which is left as it is (a literal's text is no call)
+_RE_TEST_OR_LITERAL = re.compile(
+    r"(?<![\w:.-])re:test\((?P<attrs>@[\w-]+(?:\s*\|\s*@[\w-]+)*)\s*,\s*'(?P<pattern>[^']*)'"
+    r"(?:\s*,\s*'(?P<flags>[^']*)')?\)"
+    r"|'[^']*'|\"[^\"]*\"")
 _PREDICATE = re.compile(r"\[[^\[\]]*\]")
+# what an expression may hold outside its predicates to select elements only: names, *, /, //, ., |, axes
+_ELEMENT_STEPS = re.compile(r"[\s\w./|*:-]*")
+_NON_ELEMENT_AXES = ("attribute::", "namespace::")
 
 _patches: list[tuple] = []  # (owner, key, original, replacement); key "lookup": the parser's class lookup
 _applied = False
@@ -38,25 +46,28 @@ def guard_regex_tests(path: str) -> str:
     """The expression with each re:test on attributes that cannot match "" behind a test that the attribute
     exists (libxml2's `and` does not evaluate its right side when the left is false)."""
     def guarded(m: re.Match) -> str:
-        attrs, pattern, flags = m.group(1), m.group(2), m.group(3) or ""
+        if m.group("attrs") is None:  # a string literal
+            return m.group(0)
+        attrs, pattern, flags = m.group("attrs"), m.group("pattern"), m.group("flags") or ""
         try:
             matches_empty = re.search(pattern, "", re.IGNORECASE if "i" in flags else 0) is not None
         except re.error:
             return m.group(0)  # left to lxml, which raises its own error as before
         return m.group(0) if matches_empty else f"(({attrs}) and {m.group(0)})"
-    return _RE_TEST.sub(guarded, path)
+    return _RE_TEST_OR_LITERAL.sub(guarded, path)
 
 
 def selects_only_elements(path: str) -> bool:
-    """Whether the expression's result is made of elements only (no text(), attribute or string step outside its
-    predicates), so smart_strings cannot change it."""
+    """Whether the expression's result is made of elements only: outside its predicates nothing but element steps
+    (no text(), node(), function, attribute or namespace step), so smart_strings cannot change it. When unsure: no."""
     outside = path
     while True:
         stripped = _PREDICATE.sub("", outside)
         if stripped == outside:
             break
         outside = stripped
-    return "text()" not in outside and "@" not in outside and "string(" not in outside and "::attribute" not in outside
+    return (_ELEMENT_STEPS.fullmatch(outside) is not None and "[" not in outside
+            and not any(axis in outside for axis in _NON_ELEMENT_AXES))
 
 
 def _faster(xpath):
@@ -71,7 +82,10 @@ def _faster(xpath):
 
 def html_class_lookup():
     """lxml.html's element class lookup (HtmlElementClassLookup: a Python method per element proxy) as lxml's
-    C-level lookups: the same class for every element name, comment, processing instruction and entity."""
+    C-level lookups: the same class for every element name, comment, processing instruction and entity. One
+    difference, which nothing trafilatura does reaches: lxml.html ignores an element's namespace, so code that creates
+    `{some namespace}form` in an HTML document gets a FormElement from it and an HtmlElement here (the HTML parser
+    itself puts no element in a namespace)."""
     from lxml import etree
     from lxml.html import (HtmlComment, HtmlElement, HtmlElementClassLookup, HtmlEntity,
                            HtmlProcessingInstruction)
@@ -81,7 +95,10 @@ def html_class_lookup():
     lookup = etree.ElementNamespaceClassLookup(fallback)
     by_name = lookup.get_namespace(None)
     for name, cls in HtmlElementClassLookup._default_element_classes.items():
-        by_name[name] = cls
+        # lxml.html lower-cases a name before its look-up: every spelling of these few names (form, input, label,
+        # select, textarea: ~400) maps to their class, for elements code creates with an upper-case name
+        for spelling in itertools.product(*((c.lower(), c.upper()) for c in name)):
+            by_name["".join(spelling)] = cls
     return lookup
 
 
@@ -129,12 +146,19 @@ def _set(use_replacement: bool) -> None:
     _applied = use_replacement
 
 
-def speed_up_trafilatura() -> None:
-    """Applies the three changes in this process (the expressions are compiled on the first call only)."""
+def speed_up_trafilatura() -> bool:
+    """Applies the three changes in this process (the expressions are compiled on the first call only). False, with
+    trafilatura left as installed, when they cannot be prepared (a trafilatura or lxml whose internals moved): a
+    speed-up, not a reason to stop a run."""
     if not _patches:
-        _build_patches()
+        try:
+            _build_patches()
+        except Exception:  # noqa: BLE001 - see the docstring
+            _patches.clear()
+            return False
     if not _applied:
         _set(True)
+    return True
 
 
 def restore_trafilatura() -> None:
@@ -154,3 +178,5 @@ def trafilatura_as_installed():
     finally:
         if was:
             speed_up_trafilatura()
+        else:
+            restore_trafilatura()

@@ -8,8 +8,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXTRACTION = os.path.normpath(os.path.join(ROOT, "..", "shared", "data", "extraction"))
-EXTRACTORS = ("refinery", "trafilatura-fineweb", "trafilatura-defaults", "resiliparse", "resiliparse+filter", "resiliparse+fallback",
-              "fast+trafilatura", "fast+trafilatura-full", "fast")
+EXTRACTORS = ("refinery", "trafilatura-fineweb", "trafilatura-defaults", "resiliparse", "resiliparse+filter",
+              "resiliparse+fallback", "fast+trafilatura", "fast+trafilatura-full", "fast")
 
 
 def test_extraction_benchmark_smoke():

@@ -1,9 +1,13 @@
 """Config validation: one clear error naming each bad key path, before any work starts."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import yaml
 
-from conftest import refinery
+from conftest import ROOT, refinery
 from pipeline.config import ConfigError, load_config, parse_config
 
 
@@ -94,10 +98,19 @@ def test_cli_reports_config_error_and_exits_2(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def _process_group(pid: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[2])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def test_cli_reports_a_stage_error_the_same_when_the_run_would_fork_task_processes(tmp_path):
     """With two local input files and two workers the forkserver starts before the stages are read (pipeline/cli.py
-    start_forkserver_early): a stage's error is still the error reported, nothing is written, and the stage-less
-    first reading accepts the executor and input the full one does."""
+    start_forkserver_early): a stage's error is still the error reported, nothing is written, no process of the run
+    is left (the forkserver would otherwise go on preloading for seconds, holding the caller's pipes), and the
+    stage-less first reading accepts the executor and input the full one does."""
     from conftest import article_html, write_warc
 
     for i in range(2):
@@ -107,10 +120,16 @@ def test_cli_reports_a_stage_error_the_same_when_the_run_would_fork_task_process
     raw["stages"]["language"]["threshold"] = 2
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(raw))
-    proc = refinery("run", str(bad), "--input", str(tmp_path / "in-*.warc.gz"), "--output", str(tmp_path / "out"),
-                    check=False)
-    assert proc.returncode == 2
-    assert "stages.language.threshold" in proc.stderr
+    # in a process group of its own, to see what it leaves behind: the forkserver it started is stopped with it
+    cmd = [sys.executable, "-m", "pipeline.cli", "run", str(bad), "--input", str(tmp_path / "in-*.warc.gz"),
+           "--output", str(tmp_path / "out")]
+    with open(tmp_path / "stderr", "w+") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        assert proc.wait(timeout=120) == 2
+        left = [pid for pid in os.listdir("/proc") if pid.isdigit() and _process_group(pid) == proc.pid]
+        err.seek(0)
+        assert "stages.language.threshold" in err.read()
+    assert not left, f"processes of the failed run still running: {[open(f'/proc/{p}/cmdline').read() for p in left]}"
     assert not (tmp_path / "out").exists()
     first_look = load_config(str(bad), stages=False)
     assert (first_look.executor, first_look.workers, first_look.stages) == ("local", 2, {})

@@ -64,21 +64,26 @@ def test_guard_only_where_the_pattern_cannot_match_empty():
     # these match "", so an element without the attribute matches them: left alone
     for expr in ("//*[re:test(@class, 'a|')]", "//*[re:test(@class, '^')]", "//*[re:test(@id, 'x*')]"):
         assert guard_regex_tests(expr) == expr
-    # not an attribute (a string argument, a function): left alone
-    assert guard_regex_tests("//*[re:test(string(.), 'x')]") == "//*[re:test(string(.), 'x')]"
+    # not an attribute (a string argument, a function), another prefix's function, a literal's text: left alone
+    for expr in ("//*[re:test(string(.), 'x')]", "//*[xre:test(@class, 'x')]", "//*[@title=\"re:test(@class, 'x')\"]",
+                 "//*[@title='re:test(@class, \"x\")']"):
+        assert guard_regex_tests(expr) == expr
 
 
 def test_only_expressions_selecting_elements_lose_smart_strings():
     assert selects_only_elements(".//*[self::div][re:test(@class, 'x')]")
     assert selects_only_elements(".//div[p[@id='x']]//span")
-    assert not selects_only_elements(".//div[re:test(@class, 'x')]/text()")
-    assert not selects_only_elements(".//a[re:test(@class, 'x')]/@href")
+    assert selects_only_elements(".//head | .//code | descendant::p")
+    for expr in (".//div[re:test(@class, 'x')]/text()", ".//a[re:test(@class, 'x')]/@href", "//p[@id]/node()",
+                 "//p/attribute::class", "//p/namespace::*", "name(//p[@id])", "normalize-space(//p)"):
+        assert not selects_only_elements(expr), expr
 
 
 def test_each_replaced_expression_selects_the_same_elements_and_lxml_the_same_classes(as_found):
     """The same class for every element of every real page; and on every fourth page's tree, as parsed and after
     trafilatura's own cleaning (the trees most expressions run on), the same elements in the same order from each
     expression (the end-to-end tests below compare every page's text)."""
+    from lxml import etree
     from lxml.html import HtmlElementClassLookup
     from trafilatura.htmlprocessing import convert_tags, tree_cleaning
     from trafilatura.settings import Extractor
@@ -104,7 +109,9 @@ def test_each_replaced_expression_selects_the_same_elements_and_lxml_the_same_cl
         cleaned = convert_tags(tree_cleaning(copy.deepcopy(tree), options), options)
         for original, new in pairs:
             for t in (tree, cleaned):
-                assert new(t) == original(t), original.path
+                selected = new(t)
+                assert selected == original(t), original.path
+                assert all(isinstance(e, etree._Element) for e in selected), original.path  # so no smart string lost
     assert compared >= 100
 
 
@@ -133,6 +140,38 @@ def test_extract_gives_the_same_text_on_every_real_page(as_found, call):
         if texts[0] != texts[1]:
             differing.append(i)
     assert not differing, f"{len(differing)} of {len(pages)} pages extract differently, e.g. page {differing[:5]}"
+
+
+def test_elements_code_creates_get_lxml_html_s_classes(as_found):
+    """Elements created after parsing, any spelling of a name lxml.html gives a class of its own included."""
+    from lxml import etree
+    from lxml.html import HtmlElementClassLookup
+    from trafilatura.utils import HTML_PARSER, load_html
+
+    names = ["form", "FORM", "Input", "tExTaReA", "label", "select", "p", "DIV", "list", "fb:like"]
+    classes = {}
+    for lookup in (HtmlElementClassLookup(), trafilatura_speed.html_class_lookup()):
+        HTML_PARSER.set_element_class_lookup(lookup)
+        body = load_html("<html><body><p>x</p><!-- c --></body></html>").find(".//body")
+        classes[type(lookup)] = [type(etree.SubElement(body, name)) for name in names] + [type(c) for c in body]
+    HTML_PARSER.set_element_class_lookup(HtmlElementClassLookup())
+    stock, fast = classes.values()
+    assert fast == stock
+    assert stock[0].__name__ == "FormElement" and stock[1].__name__ == "FormElement"
+
+
+def test_trafilatura_as_installed_when_its_internals_moved(as_found, monkeypatch):
+    """A trafilatura without the parser this module looks for: nothing is changed, and the caller is told."""
+    import trafilatura.utils
+    import trafilatura.xpaths
+
+    monkeypatch.setattr(trafilatura_speed, "_patches", [])
+    monkeypatch.setattr(trafilatura_speed, "_applied", False)
+    expressions = list(trafilatura.xpaths.OVERALL_DISCARD_XPATH)
+    monkeypatch.delattr(trafilatura.utils, "HTML_PARSER")
+    assert speed_up_trafilatura() is False
+    assert trafilatura.xpaths.OVERALL_DISCARD_XPATH == expressions
+    assert trafilatura_speed._patches == []
 
 
 def test_baseline_gives_the_same_text_on_every_real_page(as_found):
