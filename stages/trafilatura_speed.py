@@ -6,7 +6,7 @@ expression touched and for extract() as FineWeb and as fast.yaml call it.
 Where trafilatura's time went (cProfile, FineWeb's settings, the 480 distinct real pages of bench/scaled_warcs.py):
 ~40% in its module-level XPath expressions, most of it in the EXSLT `re:test(@class, '...')` calls, which lxml
 answers with a Python callback per element tested, and ~10% in lxml.html's element class lookup, a Python method
-called for every element proxy lxml makes (the callbacks' own arguments among them). Three changes:
+called for every element proxy lxml makes (the callbacks' own arguments among them). Four changes:
 
 - `re:test(@a, 'P')` (or `@a|@b`, with or without flags) becomes `((@a) and re:test(@a, 'P'))` when P cannot match
   the empty string: an element without the attribute is answered by libxml2 itself instead of by a callback given
@@ -14,6 +14,9 @@ called for every element proxy lxml makes (the callbacks' own arguments among th
 - Those expressions are compiled with smart_strings=False, so the callback's attribute values come as plain strings
   instead of strings that carry (and make) a proxy of their element. They select elements (checked when patched:
   an expression that could return strings keeps smart strings), whose results smart_strings does not touch.
+- `[@*]` goes before each predicate that no element without attributes can satisfy (an `or` of attribute tests of a
+  few shapes: `@a='x'`, `contains(@a, 'x')`, the guarded re:test above, ...): libxml2 skips such elements before
+  evaluating the predicate, and the step selects the same elements in the same order.
 - trafilatura's HTML parser gets the C-level class lookup that maps every element name, comment, processing
   instruction and entity to the class lxml.html's Python lookup maps it to (the HTML parser gives lower-case element
   names, which lxml.html lower-cases again before its look-up).
@@ -70,14 +73,83 @@ def selects_only_elements(path: str) -> bool:
             and not any(axis in outside for axis in _NON_ELEMENT_AXES))
 
 
+# terms of an `or` that are false for an element without attributes (guard_regex_tests' output among them)
+_ATTRS = r"@[\w-]+(?:\s*\|\s*@[\w-]+)*"
+_LITERAL = r"(?:'[^']*'|\"[^\"]*\")"
+_TERMS_FALSE_WITHOUT_ATTRIBUTES = [re.compile(p, re.S) for p in (
+    _ATTRS,  # @a, @a|@b: exists
+    rf"@[\w-]+\s*=\s*{_LITERAL}",  # @a='x': an empty node-set equals nothing
+    rf"(?:contains|starts-with)\(\s*(?:{_ATTRS}|translate\(\s*@[\w-]+\s*,\s*{_LITERAL}\s*,\s*{_LITERAL}\s*\))\s*,"
+    r"\s*(?:'[^']+'|\"[^\"]+\")\s*\)",  # contains(@a, 'x'), x not empty: "" holds no x
+    rf"\(\({_ATTRS}\) and re:test\({_ATTRS}\s*,\s*'[^']*'(?:\s*,\s*'[^']*')?\)\)",  # ((@a) and re:test(@a, ...))
+)]
+
+
+def _outside_literals(expr: str):
+    """(index, character, bracket depth) of each character of expr outside its string literals; stops at an
+    unterminated literal."""
+    depth, i = 0, 0
+    while i < len(expr):
+        c = expr[i]
+        if c in "'\"":
+            end = expr.find(c, i + 1)
+            if end < 0:
+                return
+            i = end + 1
+            continue
+        if c in ")]":
+            depth -= 1
+        yield i, c, depth
+        if c in "([":
+            depth += 1
+        i += 1
+
+
+def _or_terms(predicate: str) -> list[str]:
+    """The predicate split on its top-level `or`s."""
+    terms, start = [], 0
+    for i, c, depth in _outside_literals(predicate):
+        if (depth == 0 and predicate.startswith("or", i) and 0 < i < len(predicate) - 2
+                and predicate[i - 1].isspace() and predicate[i + 2].isspace()):
+            terms.append(predicate[start:i])
+            start = i + 2
+    terms.append(predicate[start:])
+    return [t.strip() for t in terms]
+
+
+def false_without_attributes(predicate: str) -> bool:
+    """Whether no element without attributes can satisfy the predicate: an `or` of terms that each read an
+    attribute in one of a few shapes (anything else: no)."""
+    return all(any(shape.fullmatch(term) for shape in _TERMS_FALSE_WITHOUT_ATTRIBUTES) for term in _or_terms(predicate))
+
+
+def prefilter_attributeless(path: str) -> str:
+    """The expression with `[@*]` (libxml2 answers it without evaluating anything) before each top-level predicate
+    that no element without attributes can satisfy: the step then selects the same elements in the same order, so
+    later predicates, positional ones included, see what they saw. Not before a bare attribute test (as cheap)."""
+    out, last, opened = [], 0, None
+    for i, c, depth in _outside_literals(path):
+        if c == "[" and depth == 0:
+            opened = i
+        elif c == "]" and depth == 0 and opened is not None:
+            inner = path[opened + 1:i]
+            if (false_without_attributes(inner) and not re.fullmatch(_ATTRS, inner.strip())
+                    and not path[:opened].rstrip().endswith("[@*]")):
+                out += [path[last:opened], "[@*]"]
+                last = opened
+            opened = None
+    out.append(path[last:])
+    return "".join(out)
+
+
 def _faster(xpath):
     """A faster XPath for one of trafilatura's, or None when this module leaves it as it is."""
     from lxml.etree import XPath
 
-    if "re:test" not in xpath.path:
+    path = prefilter_attributeless(guard_regex_tests(xpath.path))
+    if path == xpath.path:
         return None
-    return XPath(guard_regex_tests(xpath.path), namespaces={"re": REGEXP_NS},
-                 smart_strings=not selects_only_elements(xpath.path))
+    return XPath(path, namespaces={"re": REGEXP_NS}, smart_strings=not selects_only_elements(xpath.path))
 
 
 def html_class_lookup():

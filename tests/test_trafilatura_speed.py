@@ -14,8 +14,8 @@ import pytest
 
 from conftest import ROOT, SHARED
 from stages import trafilatura_speed
-from stages.trafilatura_speed import (guard_regex_tests, selects_only_elements, speed_up_trafilatura,
-                                      trafilatura_as_installed)
+from stages.trafilatura_speed import (guard_regex_tests, prefilter_attributeless, selects_only_elements,
+                                      speed_up_trafilatura, trafilatura_as_installed)
 
 
 @functools.cache
@@ -68,6 +68,19 @@ def test_guard_only_where_the_pattern_cannot_match_empty():
     for expr in ("//*[re:test(string(.), 'x')]", "//*[xre:test(@class, 'x')]", "//*[@title=\"re:test(@class, 'x')\"]",
                  "//*[@title='re:test(@class, \"x\")']"):
         assert guard_regex_tests(expr) == expr
+
+
+def test_attributeless_prefilter_only_where_no_element_without_attributes_matches():
+    assert (prefilter_attributeless(".//*[@class='x' or contains(translate(@id, 'T', 't'), 'y') or @role]")
+            == ".//*[@*][@class='x' or contains(translate(@id, 'T', 't'), 'y') or @role]")
+    # positions after it are counted among the same elements
+    assert (prefilter_attributeless(".//*[self::div][((@class) and re:test(@class, 'x'))][1]")
+            == ".//*[self::div][@*][((@class) and re:test(@class, 'x'))][1]")
+    assert prefilter_attributeless(".//*[@title='a]b' or @id]") == ".//*[@*][@title='a]b' or @id]"
+    # true for an element without attributes, or not read from attributes alone, or a bare attribute test: as it is
+    for expr in (".//*[not(@class)]", ".//*[@class!='x']", ".//*[@a or text()]", ".//*[contains(@class, '')]",
+                 ".//*[@a and @b]", "//a[@href]", ".//*[re:test(@class, 'x')]", ".//*[@a or .//p]"):
+        assert prefilter_attributeless(expr) == expr, expr
 
 
 def test_only_expressions_selecting_elements_lose_smart_strings():
