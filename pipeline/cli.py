@@ -56,16 +56,21 @@ def start_forkserver_early(args) -> bool:
 def cmd_run(args) -> int:
     from pipeline.forkserver import stop_forkserver
 
-    early = start_forkserver_early(args)
+    start_forkserver_early(args)
+    running = []  # run_command appends to it once the run's phases start
     try:
-        return run_command(args)
+        return run_command(args, running)
     except BaseException:
-        if early:  # it may still be preloading (an invalid config): not left behind this process
+        # an error before the first phase (an invalid config, a locked output folder): a forkserver started for the
+        # run may still be preloading, not to be left behind this process. Once phases ran it is left to
+        # multiprocess's own exit (stopping its resource tracker then would unlink the run's semaphores under its
+        # finalizers)
+        if not running:
             stop_forkserver()
         raise
 
 
-def run_command(args) -> int:
+def run_command(args, running: list) -> int:
     from refinery.layout import RunLayout
     from pipeline.config import load_config
     from pipeline.forkserver import forks_task_processes, start_forkserver
@@ -107,6 +112,7 @@ def run_command(args) -> int:
         console = RunConsole(verbose=args.verbose)
         ok = False
         try:
+            running.append(True)
             result = run_pipeline(cfg, files, output, overwrite=args.overwrite, input_errors=resolved.refused,
                                   console=console)
             ok = True
