@@ -29,11 +29,11 @@ def with_command_line(cfg, args):
     return cfg
 
 
-def start_forkserver_early(args) -> bool:
+def start_forkserver_early(args) -> None:
     """Starts the forkserver before the config's stages are read (that imports every stage's module, ~0.6 s), when
     the config's executor and local input files already say the run forks task processes: its preload, the run's
-    wall-time critical path, then starts that much sooner. Whether it started it. Silent: anything unusual (an
-    invalid config, remote input, a listing) is left to the run, which starts it itself once it knows the files."""
+    wall-time critical path, then starts that much sooner. Silent: anything unusual (an invalid config, remote
+    input, a listing) is left to the run, which starts it itself once it knows the files."""
     from pipeline.config import load_config
     from pipeline.forkserver import forks_task_processes, start_forkserver
     from pipeline.inputs import is_listing, resolve_inputs
@@ -42,15 +42,13 @@ def start_forkserver_early(args) -> bool:
         cfg = with_command_line(load_config(args.config, stages=False), args)
         inputs = args.input or cfg.inputs
         if args.snapshot or not inputs or any("://" in path or is_listing(path) for path in inputs):
-            return False
+            return
         files = resolve_inputs(inputs, cfg.base_url, args.allow_foreign_entries, limit=args.limit_files or None,
                                policy=cfg.retry_policy()).files
         if forks_task_processes(cfg.executor, cfg.workers, len(files)):
             start_forkserver()
-            return True
     except Exception:  # noqa: BLE001 - see the docstring
-        pass
-    return False
+        return
 
 
 def cmd_run(args) -> int:

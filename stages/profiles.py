@@ -171,13 +171,6 @@ def import_fineweb2(repo: str, languages: dict = LANGUAGES) -> dict:
             "profiles": profiles}
 
 
-if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m stages.profiles PATH/TO/fineweb-2 > stages/profiles.json")
-    json.dump(import_fineweb2(sys.argv[1]), sys.stdout, ensure_ascii=False, indent=1)
-    sys.stdout.write("\n")
-
-
 @functools.cache
 def check_tokenizers():
     """Raises RuntimeError naming the first language whose word tokenizer (datatrove's, for its profile's key) does
@@ -190,3 +183,11 @@ def check_tokenizers():
         except ImportError as e:
             raise RuntimeError(f"the word tokenizer of language {profile.language!r} ({profile.tokenizer}) "
                                f"is not installed: pip install 'refinery[multilingual]' ({e})") from None
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m stages.profiles PATH/TO/fineweb-2 > stages/profiles.json")
+    json.dump(import_fineweb2(sys.argv[1]), sys.stdout, ensure_ascii=False, indent=1)
+    sys.stdout.write("\n")
+

@@ -36,7 +36,6 @@ _RE_TEST_OR_LITERAL = re.compile(
     r"(?<![\w:.-])re:test\((?P<attrs>@[\w-]+(?:\s*\|\s*@[\w-]+)*)\s*,\s*'(?P<pattern>[^']*)'"
     r"(?:\s*,\s*'(?P<flags>[^']*)')?\)"
     r"|'[^']*'|\"[^\"]*\"")
-_PREDICATE = re.compile(r"\[[^\[\]]*\]")
 # what an expression may hold outside its predicates to select elements only: names, *, /, //, ., |, axes
 _ELEMENT_STEPS = re.compile(r"[\s\w./|*:-]*")
 _NON_ELEMENT_AXES = ("attribute::", "namespace::")
@@ -63,14 +62,8 @@ def guard_regex_tests(path: str) -> str:
 def selects_only_elements(path: str) -> bool:
     """Whether the expression's result is made of elements only: outside its predicates nothing but element steps
     (no text(), node(), function, attribute or namespace step), so smart_strings cannot change it. When unsure: no."""
-    outside = path
-    while True:
-        stripped = _PREDICATE.sub("", outside)
-        if stripped == outside:
-            break
-        outside = stripped
-    return (_ELEMENT_STEPS.fullmatch(outside) is not None and "[" not in outside
-            and not any(axis in outside for axis in _NON_ELEMENT_AXES))
+    outside = "".join(c for _, c, depth in _outside_literals(path) if depth == 0 and c not in "[]")
+    return _ELEMENT_STEPS.fullmatch(outside) is not None and not any(axis in outside for axis in _NON_ELEMENT_AXES)
 
 
 # terms of an `or` that are false for an element without attributes (guard_regex_tests' output among them)
@@ -219,7 +212,7 @@ def _set(use_replacement: bool) -> None:
 
 
 def speed_up_trafilatura() -> bool:
-    """Applies the three changes in this process (the expressions are compiled on the first call only). False, with
+    """Applies the four changes in this process (the expressions are compiled on the first call only). False, with
     trafilatura left as installed, when they cannot be prepared (a trafilatura or lxml whose internals moved): a
     speed-up, not a reason to stop a run."""
     if not _patches:

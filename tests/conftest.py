@@ -17,6 +17,26 @@ def shared_path(*parts) -> str:
     return path
 
 
+def extraction_html_pages() -> list[str]:
+    """Every HTML page of ../shared/data/extraction/<benchmark>/html, decoded as the read stage decodes a payload
+    (stages.read.decode_html, no declared charset); [] without the data."""
+    import gzip
+
+    from stages.read import decode_html
+
+    folder = os.path.join(SHARED, "extraction")
+    pages = []
+    for dataset in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        html_dir = os.path.join(folder, dataset, "html")
+        for name in sorted(os.listdir(html_dir)) if os.path.isdir(html_dir) else []:
+            opener = gzip.open if name.endswith(".gz") else open
+            with opener(os.path.join(html_dir, name), "rb") as f:
+                payload = f.read()
+            decoded = decode_html(payload, None)  # (text, ...), or None
+            pages.append(payload.decode("utf-8", "replace") if decoded is None else decoded[0])
+    return pages
+
+
 def refinery(*args, check=True, env=None, timeout=600):
     """Runs the installed `refinery` command the way a user does; returns the CompletedProcess."""
     proc = subprocess.run(

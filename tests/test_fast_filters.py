@@ -9,7 +9,6 @@ with datatrove's own counting functions, exactly.
 
 import dataclasses
 import functools
-import gzip
 import json
 import math
 import os
@@ -20,7 +19,7 @@ import pytest
 from datatrove.data import Document
 from datatrove.utils.text import PUNCTUATION_SET, split_into_words
 
-from conftest import SHARED
+from conftest import SHARED, extraction_html_pages
 from stages.compat import filter_verdict, find_all_duplicate, find_duplicates, find_top_duplicate, get_n_grams
 from stages.compat import repetition_parts
 from stages.fast_filters import NGrams
@@ -51,24 +50,12 @@ def real_page_texts() -> tuple[str, ...]:
     """Every page under ../shared/data/extraction, extracted as the extract stage does, and the Scrapinghub
     benchmark's article bodies; [] when the data is not there."""
     from stages.extract import ExtractStage
-    from stages.read import decode_html
 
     folder = os.path.join(SHARED, "extraction")
     if not os.path.isdir(folder):
         return []
     extract = ExtractStage(**dataclasses.asdict(ExtractStage.Params()))
-    texts = []
-    for dataset in sorted(os.listdir(folder)):
-        html_dir = os.path.join(folder, dataset, "html")
-        for name in sorted(os.listdir(html_dir)) if os.path.isdir(html_dir) else []:
-            opener = gzip.open if name.endswith(".gz") else open
-            with opener(os.path.join(html_dir, name), "rb") as f:
-                payload = f.read()
-            decoded = decode_html(payload, None)  # (text, ...) as the read stage decodes it, or None
-            html = payload.decode("utf-8", "replace") if decoded is None else decoded[0]
-            text = extract.extract(html)
-            if text:
-                texts.append(text)
+    texts = [text for text in map(extract.extract, extraction_html_pages()) if text]
     truth = os.path.join(folder, "scrapinghub-aeb", "ground-truth.json")
     if os.path.exists(truth):
         with open(truth, encoding="utf-8") as f:

@@ -6,13 +6,12 @@ configs/fineweb.yaml and configs/fast.yaml call it."""
 import copy
 import dataclasses
 import functools
-import gzip
 import os
 import sys
 
 import pytest
 
-from conftest import ROOT, SHARED
+from conftest import ROOT, SHARED, extraction_html_pages
 from stages import trafilatura_speed
 from stages.trafilatura_speed import (guard_regex_tests, prefilter_attributeless, selects_only_elements,
                                       speed_up_trafilatura, trafilatura_as_installed)
@@ -21,8 +20,6 @@ from stages.trafilatura_speed import (guard_regex_tests, prefilter_attributeless
 @functools.cache
 def real_html_pages() -> tuple[str, ...]:
     """Every real HTML page of ../shared/data's WARCs and extraction benchmarks; () without the data."""
-    from stages.read import decode_html
-
     pages = []
     if all(os.path.isdir(os.path.join(SHARED, "warc", d)) for d in ("assembled", "cc", "other-real")):
         sys.path.insert(0, os.path.join(ROOT, "bench"))
@@ -31,16 +28,7 @@ def real_html_pages() -> tuple[str, ...]:
         finally:
             sys.path.remove(os.path.join(ROOT, "bench"))
         pages += [p["html"] for p in distinct_pages(os.path.join(SHARED, "warc"))]
-    folder = os.path.join(SHARED, "extraction")
-    for dataset in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-        html_dir = os.path.join(folder, dataset, "html")
-        for name in sorted(os.listdir(html_dir)) if os.path.isdir(html_dir) else []:
-            opener = gzip.open if name.endswith(".gz") else open
-            with opener(os.path.join(html_dir, name), "rb") as f:
-                payload = f.read()
-            decoded = decode_html(payload, None)
-            pages.append(payload.decode("utf-8", "replace") if decoded is None else decoded[0])
-    return tuple(pages)
+    return tuple(pages + extraction_html_pages())
 
 
 def pages_or_skip() -> tuple[str, ...]:
@@ -198,7 +186,7 @@ def test_baseline_gives_the_same_text_on_every_real_page(as_found):
         assert baseline(html)[1] == stock
 
 
-def test_the_extract_stage_runs_trafilatura_sped_up(as_found, tmp_path):
+def test_the_extract_stage_runs_trafilatura_sped_up(as_found):
     """A task's extract stage applies it before it forks its sandbox (whose extractions then use it)."""
     import trafilatura.xpaths
     from stages.extract import ExtractStage
